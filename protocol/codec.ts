@@ -1,0 +1,54 @@
+/**
+ * JSON codecs for MQTT payloads. Decoding never throws: it returns either the
+ * value or a reason, because a bad payload is data to count, not an error to
+ * crash on.
+ */
+import type { TypeCheck } from '@sinclair/typebox/compiler';
+import type { TSchema, Static } from '@sinclair/typebox';
+import {
+  AckCheck,
+  StatusCheck,
+  TelemetryPayloadCheck,
+  CommandCheck,
+  type Ack,
+  type Command,
+  type Status,
+  type TelemetryPayload,
+} from './messages.ts';
+
+export type DecodeFailure = { ok: false; reason: 'not-json' | 'schema'; detail: string };
+export type Decoded<T> = { ok: true; value: T } | DecodeFailure;
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+export function parseJson(payload: Buffer | Uint8Array | string): Decoded<unknown> {
+  try {
+    const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, reason: 'not-json', detail: (err as Error).message };
+  }
+}
+
+/** Checks an already parsed value against a compiled schema. */
+export function checkSchema<S extends TSchema>(check: TypeCheck<S>, value: unknown): Decoded<Static<S>> {
+  if (check.Check(value)) return { ok: true, value };
+  const first = check.Errors(value).First();
+  const detail = first ? `${first.path || '/'}: ${first.message}` : 'does not match the schema';
+  return { ok: false, reason: 'schema', detail };
+}
+
+function decodeWith<S extends TSchema>(check: TypeCheck<S>) {
+  return (payload: Buffer | Uint8Array | string): Decoded<Static<S>> => {
+    const parsed = parseJson(payload);
+    return parsed.ok ? checkSchema(check, parsed.value) : parsed;
+  };
+}
+
+export const decodeTelemetry: (payload: Buffer | Uint8Array | string) => Decoded<TelemetryPayload> =
+  decodeWith(TelemetryPayloadCheck);
+export const decodeStatus: (payload: Buffer | Uint8Array | string) => Decoded<Status> = decodeWith(StatusCheck);
+export const decodeCommand: (payload: Buffer | Uint8Array | string) => Decoded<Command> = decodeWith(CommandCheck);
+export const decodeAck: (payload: Buffer | Uint8Array | string) => Decoded<Ack> = decodeWith(AckCheck);

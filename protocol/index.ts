@@ -1,0 +1,5 @@
+export * from './topics.ts';
+export * from './metrics.ts';
+export * from './messages.ts';
+export * from './codec.ts';
+export * from './checks.ts';

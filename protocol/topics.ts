@@ -1,0 +1,80 @@
+/**
+ * Topic names of the firmware-facing MQTT contract (see protocol/README.md).
+ * Pure functions, no I/O. Every other part builds and parses topics here.
+ */
+
+export const TOPIC_ROOT = 'vpp/v1';
+
+/** Per-device channels: `vpp/v1/devices/{id}/{channel}`. */
+export const DEVICE_CHANNELS = ['telemetry', 'status', 'commands', 'acks'] as const;
+export type DeviceChannel = (typeof DEVICE_CHANNELS)[number];
+
+/** Channels a device publishes on; `commands` is the one it subscribes to. */
+export const DEVICE_PUBLISH_CHANNELS: readonly DeviceChannel[] = ['telemetry', 'status', 'acks'];
+export const DEVICE_SUBSCRIBE_CHANNELS: readonly DeviceChannel[] = ['commands'];
+
+/**
+ * A device id is also its MQTT username and client id, and one topic level,
+ * so it may not contain `/`, `+`, `#` or whitespace.
+ */
+export const DEVICE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+const deviceIdRegExp = new RegExp(DEVICE_ID_PATTERN);
+
+export function isValidDeviceId(id: string): boolean {
+  return deviceIdRegExp.test(id);
+}
+
+export function deviceTopic(deviceId: string, channel: DeviceChannel): string {
+  return `${TOPIC_ROOT}/devices/${deviceId}/${channel}`;
+}
+
+/** Subscription filter matching one channel of every device. */
+export function allDevicesFilter(channel: DeviceChannel): string {
+  return `${TOPIC_ROOT}/devices/+/${channel}`;
+}
+
+export interface DeviceTopic {
+  deviceId: string;
+  channel: DeviceChannel;
+}
+
+const DEVICES_PREFIX = `${TOPIC_ROOT}/devices/`;
+
+/** Parses `vpp/v1/devices/{id}/{channel}`; undefined for any other topic. */
+export function parseDeviceTopic(topic: string): DeviceTopic | undefined {
+  if (!topic.startsWith(DEVICES_PREFIX)) return undefined;
+  const rest = topic.slice(DEVICES_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  const deviceId = rest.slice(0, slash);
+  const channel = rest.slice(slash + 1);
+  if (!(DEVICE_CHANNELS as readonly string[]).includes(channel)) return undefined;
+  if (!isValidDeviceId(deviceId)) return undefined;
+  return { deviceId, channel: channel as DeviceChannel };
+}
+
+/** Live aggregates published (retained) by ingest, read by control and dashboards. */
+export type AggregateLevel = 'site' | 'region' | 'fleet';
+
+export function aggregateTopic(level: AggregateLevel, id: string): string {
+  return level === 'fleet' ? `${TOPIC_ROOT}/fleet` : `${TOPIC_ROOT}/fleet/${level}s/${id}`;
+}
+
+/** Filter matching every aggregate topic. */
+export const AGGREGATES_FILTER = `${TOPIC_ROOT}/fleet/#`;
+
+/**
+ * Platform-internal requests between services (not for devices). Control
+ * publishes a device id here when a device is revoked; the broker then
+ * disconnects it.
+ */
+export const REVOCATIONS_TOPIC = `${TOPIC_ROOT}/platform/revocations`;
+
+export function serviceHealthTopic(service: string): string {
+  return `${TOPIC_ROOT}/platform/health/${service}`;
+}
+export const SERVICE_HEALTH_FILTER = `${TOPIC_ROOT}/platform/health/+`;
+
+/** MQTT usernames of platform services; a device id may never take one. */
+export const SERVICE_ACCOUNTS = ['vpp-ingest', 'vpp-control'] as const;
+export type ServiceAccount = (typeof SERVICE_ACCOUNTS)[number];

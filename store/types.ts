@@ -1,0 +1,188 @@
+/**
+ * Storage ports. Every implementation runs the contract suites in
+ * store/contract/ (embedded SQLite now; InfluxDB for telemetry later).
+ *
+ * The registry, twin and dead-letter stores are synchronous: they are small,
+ * always embedded, and read on hot paths (the broker authenticates against
+ * the registry). The telemetry store is asynchronous because production
+ * implementations talk to a server.
+ */
+import type { DeviceType } from '../protocol/index.ts';
+
+export interface Site {
+  id: string;
+  region: string;
+  name: string;
+}
+
+export interface DeviceRecord {
+  id: string;
+  type: DeviceType;
+  siteId: string;
+  createdAtMs: number;
+  /** Set when the device was revoked; a revoked device cannot connect. */
+  revokedAtMs: number | null;
+}
+
+export interface NewDevice {
+  id: string;
+  type: DeviceType;
+  siteId: string;
+  /** Hash of the device secret (see broker/credentials.ts); the secret itself is never stored. */
+  secretHash: string;
+}
+
+/** Devices, sites and their credentials. */
+export interface Registry {
+  /** Creates or updates a site. */
+  upsertSite(site: Site): void;
+  getSite(id: string): Site | undefined;
+  listSites(): Site[];
+  /** Creates a device. Throws StoreError 'conflict' if the id exists, 'not-found' if the site does not. */
+  createDevice(device: NewDevice, nowMs: number): DeviceRecord;
+  /** Replaces a device's secret hash and clears a revocation. Throws 'not-found'. */
+  resetDeviceSecret(id: string, secretHash: string): void;
+  getDevice(id: string): DeviceRecord | undefined;
+  /** The secret hash of an active (not revoked) device, or undefined. */
+  getActiveSecretHash(id: string): string | undefined;
+  listDevices(filter?: { siteId?: string }): DeviceRecord[];
+  /** Marks a device revoked; false when it does not exist or is already revoked. */
+  revokeDevice(id: string, nowMs: number): boolean;
+  /** Number of active devices per site, per region and in the fleet, for coverage. */
+  countActiveDevices(): DeviceCounts;
+}
+
+export interface DeviceCounts {
+  fleet: number;
+  bySite: Map<string, number>;
+  byRegion: Map<string, number>;
+}
+
+/** One stored telemetry sample. Writes are idempotent on (deviceId, ts). */
+export interface TelemetryPoint {
+  deviceId: string;
+  ts: number;
+  seq: number;
+  metrics: Record<string, number>;
+}
+
+export type EntityKind = 'device' | 'site' | 'region' | 'fleet';
+
+/**
+ * A 1-minute (or coarser, when read back) summary of one metric of one
+ * entity. For devices, count is the number of samples; for aggregates
+ * (site/region/fleet) the values are sums over devices of each device's
+ * per-minute mean (power adds up across devices) unless the metric is a
+ * percentage, where they are means, and coverage says how many devices
+ * reported out of how many exist.
+ */
+export interface Rollup {
+  kind: EntityKind;
+  entityId: string;
+  metric: string;
+  bucketStartMs: number;
+  min: number;
+  max: number;
+  mean: number;
+  last: number;
+  count: number;
+  /** Devices that reported in the bucket (aggregates only; 1 for a device). */
+  devicesReporting: number;
+  /** Active devices that exist under the entity (aggregates only; 1 for a device). */
+  devicesTotal: number;
+}
+
+export interface TelemetryQuery {
+  deviceId: string;
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+  /** Only these metrics; all when absent. */
+  metrics?: string[];
+  limit: number;
+}
+
+export interface RollupQuery {
+  kind: EntityKind;
+  entityId: string;
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+  metrics?: string[];
+  /** Bucket width of the answer, a multiple of 60 000 ms; coarser buckets merge 1-minute rollups. */
+  bucketMs: number;
+}
+
+export interface WriteResult {
+  /** inserted[i] is false when points[i] was already stored (a redelivery). */
+  inserted: boolean[];
+}
+
+/** Time series: raw telemetry and rollups. */
+export interface TelemetryStore {
+  /** Stores points durably before resolving. Idempotent on (deviceId, ts): a duplicate is not overwritten. */
+  writeTelemetry(points: readonly TelemetryPoint[]): Promise<WriteResult>;
+  /** Upserts rollups on (kind, entityId, metric, bucketStartMs); a later write replaces an earlier one. */
+  writeRollups(rollups: readonly Rollup[]): Promise<void>;
+  /** Raw samples in time order, at most `limit`. */
+  queryTelemetry(query: TelemetryQuery): Promise<TelemetryPoint[]>;
+  /** Rollups in (metric, time) order. */
+  queryRollups(query: RollupQuery): Promise<Rollup[]>;
+  /** Resolves when the store can take writes; rejects with the reason otherwise. */
+  checkHealth(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Latest known state of a device: its digital twin. */
+export interface DeviceState {
+  deviceId: string;
+  /** Time of the newest sample (device clock). */
+  lastTs: number | null;
+  /** When the platform last heard from the device (platform clock). */
+  lastSeenMs: number | null;
+  lastSeq: number | null;
+  /** Latest value of every metric ever reported. */
+  metrics: Record<string, number>;
+  online: boolean;
+  /** The device's latest status message, as sent. */
+  status: Record<string, unknown> | null;
+}
+
+export interface TwinStore {
+  /** Upserts whole states (the pipeline merges before writing). */
+  saveDeviceStates(states: readonly DeviceState[]): void;
+  getDeviceState(deviceId: string): DeviceState | undefined;
+  listDeviceStates(deviceIds?: readonly string[]): DeviceState[];
+}
+
+export interface DeadLetter {
+  receivedAtMs: number;
+  topic: string;
+  /** The MQTT client that published it, when known. */
+  clientId: string | null;
+  /** Machine-readable reason, e.g. 'not-json', 'schema', 'unknown-device', 'absurd-value', 'future-timestamp'. */
+  reason: string;
+  detail: string;
+  payload: Buffer;
+}
+
+export interface StoredDeadLetter extends DeadLetter {
+  id: number;
+}
+
+export interface DeadLetterStore {
+  addDeadLetters(letters: readonly DeadLetter[]): void;
+  listDeadLetters(query: { limit: number; reason?: string; beforeId?: number }): StoredDeadLetter[];
+  countDeadLettersByReason(): Record<string, number>;
+}
+
+export type StoreErrorCode = 'conflict' | 'not-found' | 'unavailable' | 'invalid';
+
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
