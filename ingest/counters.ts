@@ -1,0 +1,56 @@
+/**
+ * Counters of the ingest pipeline: what it received, what it accepted, and
+ * what it rejected or failed to do, by reason. Plain numbers incremented on
+ * the hot path; read by the heartbeat and the benchmarks.
+ */
+import type { RejectReason } from './types.ts';
+
+export class IngestCounters {
+  received = 0;
+  acceptedMessages = 0;
+  acceptedSamples = 0;
+  statusMessages = 0;
+  duplicateSamples = 0;
+  batchesCommitted = 0;
+  samplesCommitted = 0;
+  writeFailures = 0;
+  rollupsWritten = 0;
+  rollupWriteFailures = 0;
+  lateBucketsRecomputed = 0;
+  aggregatesPublished = 0;
+  readonly rejected = new Map<RejectReason, number>();
+  /** Messages received but not yet acknowledged. */
+  inflight = 0;
+
+  reject(reason: RejectReason): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+  }
+
+  rejectedTotal(): number {
+    let total = 0;
+    for (const n of this.rejected.values()) total += n;
+    return total;
+  }
+
+  /** A flat snapshot, e.g. `{ received: 10, 'rejected.not-json': 2, … }`. */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {
+      received: this.received,
+      acceptedMessages: this.acceptedMessages,
+      acceptedSamples: this.acceptedSamples,
+      statusMessages: this.statusMessages,
+      duplicateSamples: this.duplicateSamples,
+      batchesCommitted: this.batchesCommitted,
+      samplesCommitted: this.samplesCommitted,
+      writeFailures: this.writeFailures,
+      rollupsWritten: this.rollupsWritten,
+      rollupWriteFailures: this.rollupWriteFailures,
+      lateBucketsRecomputed: this.lateBucketsRecomputed,
+      aggregatesPublished: this.aggregatesPublished,
+      inflight: this.inflight,
+      rejected: this.rejectedTotal(),
+    };
+    for (const [reason, n] of this.rejected) out[`rejected.${reason}`] = n;
+    return out;
+  }
+}

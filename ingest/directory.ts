@@ -1,0 +1,63 @@
+/**
+ * A read-through cache of the registry for the hot path: which devices are
+ * active, their type and site, each site's region and how many active devices
+ * every site, region and the fleet has (for coverage). Refreshed on a timer
+ * by the pipeline; a device provisioned in between is found by a single
+ * indexed lookup on first sight.
+ */
+import type { DeviceCounts, Registry } from '../store/types.ts';
+import type { DeviceRef } from './types.ts';
+
+export class Directory {
+  private devices = new Map<string, DeviceRef>();
+  private regions = new Map<string, string>();
+  private counts: DeviceCounts = { fleet: 0, bySite: new Map(), byRegion: new Map() };
+
+  constructor(private readonly registry: Registry) {
+    this.refresh();
+  }
+
+  refresh(): void {
+    const devices = new Map<string, DeviceRef>();
+    for (const d of this.registry.listDevices()) {
+      if (d.revokedAtMs === null) devices.set(d.id, { id: d.id, type: d.type, siteId: d.siteId });
+    }
+    const regions = new Map<string, string>();
+    for (const site of this.registry.listSites()) regions.set(site.id, site.region);
+    this.devices = devices;
+    this.regions = regions;
+    this.counts = this.registry.countActiveDevices();
+  }
+
+  findDevice(deviceId: string): DeviceRef | undefined {
+    const known = this.devices.get(deviceId);
+    if (known) return known;
+    const record = this.registry.getDevice(deviceId);
+    if (!record || record.revokedAtMs !== null) return undefined;
+    const ref: DeviceRef = { id: record.id, type: record.type, siteId: record.siteId };
+    this.devices.set(ref.id, ref);
+    if (!this.regions.has(ref.siteId)) {
+      const site = this.registry.getSite(ref.siteId);
+      if (site) this.regions.set(site.id, site.region);
+    }
+    this.counts = this.registry.countActiveDevices();
+    return ref;
+  }
+
+  /** The device when it is known to be active, without touching the registry. */
+  cachedDevice(deviceId: string): DeviceRef | undefined {
+    return this.devices.get(deviceId);
+  }
+
+  regionOf(siteId: string): string | undefined {
+    return this.regions.get(siteId);
+  }
+
+  sites(): IterableIterator<string> {
+    return this.regions.keys();
+  }
+
+  deviceCounts(): DeviceCounts {
+    return this.counts;
+  }
+}

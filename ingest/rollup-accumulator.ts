@@ -1,0 +1,218 @@
+/**
+ * 1-minute rollups computed incrementally from committed samples, and the
+ * site/region/fleet aggregates derived from them when a minute closes.
+ *
+ * A minute closes `latenessMs` after it ends. Samples that arrive for a minute
+ * that has already closed (a device flushing its offline buffer), and every
+ * minute up to the one in which the process started, are not accumulated in
+ * memory: they are listed as late, and the caller recomputes those device
+ * minutes from the raw telemetry in the store, which is complete and correct
+ * whatever happened before (restart, redelivery). Aggregates are computed only
+ * for minutes closed in memory: a late device is left out of the aggregate of
+ * a minute it did not report in on time, and the aggregate's coverage says so.
+ */
+import type { DeviceCounts, Rollup } from '../store/types.ts';
+import { AGGREGATED_METRICS, MetricsSum, SUMMED_METRICS } from './aggregate-metrics.ts';
+import type { CommittedSample, DeviceRef } from './types.ts';
+
+export const BUCKET_MS = 60_000;
+
+export function bucketStartOf(ts: number): number {
+  return Math.floor(ts / BUCKET_MS) * BUCKET_MS;
+}
+
+interface Stat {
+  min: number;
+  max: number;
+  sum: number;
+  count: number;
+  last: number;
+  lastTs: number;
+}
+
+interface DeviceBucket {
+  device: DeviceRef;
+  bucketStartMs: number;
+  stats: Map<string, Stat>;
+}
+
+export interface LateBucket {
+  deviceId: string;
+  bucketStartMs: number;
+}
+
+export interface RollupAccumulatorOptions {
+  startMs: number;
+  latenessMs: number;
+  regionOf(siteId: string): string | undefined;
+  deviceCounts(): DeviceCounts;
+}
+
+export class RollupAccumulator {
+  /** Open buckets keyed by `${bucketStartMs}/${deviceId}`. */
+  private readonly open = new Map<string, DeviceBucket>();
+  private late = new Map<string, LateBucket>();
+  /** Every bucket that ends at or before this instant is closed. */
+  private closedThroughMs: number;
+
+  constructor(private readonly options: RollupAccumulatorOptions) {
+    this.closedThroughMs = bucketStartOf(options.startMs) + BUCKET_MS;
+  }
+
+  /** Marks device minutes to recompute from the store (e.g. minutes in flight when the process last stopped). */
+  markLate(deviceId: string, bucketStartMs: number): void {
+    this.late.set(`${bucketStartMs}/${deviceId}`, { deviceId, bucketStartMs });
+  }
+
+  add(sample: CommittedSample): void {
+    const bucketStartMs = bucketStartOf(sample.ts);
+    const key = `${bucketStartMs}/${sample.device.id}`;
+    if (bucketStartMs + BUCKET_MS <= this.closedThroughMs) {
+      this.late.set(key, { deviceId: sample.device.id, bucketStartMs });
+      return;
+    }
+    let bucket = this.open.get(key);
+    if (!bucket) {
+      bucket = { device: sample.device, bucketStartMs, stats: new Map() };
+      this.open.set(key, bucket);
+    }
+    for (const metric in sample.metrics) {
+      const value = sample.metrics[metric]!;
+      const stat = bucket.stats.get(metric);
+      if (!stat) {
+        bucket.stats.set(metric, { min: value, max: value, sum: value, count: 1, last: value, lastTs: sample.ts });
+        continue;
+      }
+      if (value < stat.min) stat.min = value;
+      if (value > stat.max) stat.max = value;
+      stat.sum += value;
+      stat.count++;
+      if (sample.ts >= stat.lastTs) {
+        stat.last = value;
+        stat.lastTs = sample.ts;
+      }
+    }
+  }
+
+  /** Closes every bucket that ended `latenessMs` before `nowMs` (all of them for Infinity). */
+  close(nowMs: number): { rollups: Rollup[]; late: LateBucket[] } {
+    const closeBeforeMs = nowMs === Infinity ? Infinity : bucketStartOf(nowMs - this.options.latenessMs);
+    const byBucket = new Map<number, DeviceBucket[]>();
+    for (const [key, bucket] of this.open) {
+      if (bucket.bucketStartMs + BUCKET_MS > closeBeforeMs) continue;
+      this.open.delete(key);
+      let list = byBucket.get(bucket.bucketStartMs);
+      if (!list) byBucket.set(bucket.bucketStartMs, (list = []));
+      list.push(bucket);
+    }
+    if (closeBeforeMs !== Infinity && closeBeforeMs > this.closedThroughMs) this.closedThroughMs = closeBeforeMs;
+
+    const rollups: Rollup[] = [];
+    for (const [bucketStartMs, buckets] of byBucket) {
+      for (const bucket of buckets) rollups.push(...deviceRollups(bucket));
+      rollups.push(...this.aggregateRollups(bucketStartMs, buckets));
+    }
+    const late = [...this.late.values()];
+    this.late = new Map();
+    return { rollups, late };
+  }
+
+  private aggregateRollups(bucketStartMs: number, buckets: readonly DeviceBucket[]): Rollup[] {
+    interface Entity {
+      kind: 'site' | 'region' | 'fleet';
+      id: string;
+      min: MetricsSum;
+      max: MetricsSum;
+      mean: MetricsSum;
+      last: MetricsSum;
+    }
+    const entities = new Map<string, Entity>();
+    const entityOf = (kind: Entity['kind'], id: string): Entity => {
+      const key = `${kind}/${id}`;
+      let entity = entities.get(key);
+      if (!entity) {
+        entity = { kind, id, min: new MetricsSum(), max: new MetricsSum(), mean: new MetricsSum(), last: new MetricsSum() };
+        entities.set(key, entity);
+      }
+      return entity;
+    };
+    for (const bucket of buckets) {
+      const { device } = bucket;
+      if (Object.keys(AGGREGATED_METRICS[device.type]).length === 0) continue;
+      const min: Record<string, number> = {};
+      const max: Record<string, number> = {};
+      const mean: Record<string, number> = {};
+      const last: Record<string, number> = {};
+      for (const [metric, stat] of bucket.stats) {
+        min[metric] = stat.min;
+        max[metric] = stat.max;
+        mean[metric] = stat.sum / stat.count;
+        last[metric] = stat.last;
+      }
+      const region = this.options.regionOf(device.siteId);
+      const targets = [entityOf('site', device.siteId), entityOf('fleet', 'fleet')];
+      if (region !== undefined) targets.push(entityOf('region', region));
+      for (const entity of targets) {
+        entity.min.add(device.id, device.type, min);
+        entity.max.add(device.id, device.type, max);
+        entity.mean.add(device.id, device.type, mean);
+        entity.last.add(device.id, device.type, last);
+      }
+    }
+    const counts = this.options.deviceCounts();
+    const totalOf = (entity: Entity): number =>
+      entity.kind === 'fleet' ? counts.fleet : ((entity.kind === 'site' ? counts.bySite : counts.byRegion).get(entity.id) ?? 0);
+
+    const rows: Rollup[] = [];
+    for (const entity of entities.values()) {
+      const devicesReporting = entity.mean.devices.size;
+      const devicesTotal = Math.max(totalOf(entity), devicesReporting);
+      const base = { kind: entity.kind, entityId: entity.id, bucketStartMs, count: devicesReporting, devicesReporting, devicesTotal };
+      for (const metric of SUMMED_METRICS) {
+        rows.push({
+          ...base,
+          metric,
+          min: entity.min.sums[metric],
+          max: entity.max.sums[metric],
+          mean: entity.mean.sums[metric],
+          last: entity.last.sums[metric],
+        });
+      }
+      const socPct = entity.mean.socPct();
+      if (socPct !== null) rows.push({ ...base, metric: 'socPct', min: socPct, max: socPct, mean: socPct, last: socPct });
+    }
+    return rows;
+  }
+}
+
+function deviceRollups(bucket: DeviceBucket): Rollup[] {
+  const rows: Rollup[] = [];
+  for (const [metric, stat] of bucket.stats) {
+    rows.push({
+      kind: 'device',
+      entityId: bucket.device.id,
+      metric,
+      bucketStartMs: bucket.bucketStartMs,
+      min: stat.min,
+      max: stat.max,
+      mean: stat.sum / stat.count,
+      last: stat.last,
+      count: stat.count,
+      devicesReporting: 1,
+      devicesTotal: 1,
+    });
+  }
+  return rows;
+}
+
+/** Device rollups of one minute computed from its raw samples (for late buckets). */
+export function rollupsFromSamples(device: DeviceRef, bucketStartMs: number, samples: readonly CommittedSample[]): Rollup[] {
+  const accumulator = new RollupAccumulator({
+    startMs: -Infinity,
+    latenessMs: 0,
+    regionOf: () => undefined,
+    deviceCounts: () => ({ fleet: 0, bySite: new Map(), byRegion: new Map() }),
+  });
+  for (const sample of samples) accumulator.add(sample);
+  return accumulator.close(Infinity).rollups.filter((r) => r.kind === 'device' && r.bucketStartMs === bucketStartMs);
+}

@@ -1,0 +1,133 @@
+/**
+ * Source: an MQTT subscription (ingest as its own process, any broker).
+ *
+ * A persistent session (clean: false) at QoS 1, so messages published while
+ * ingest is down wait in the broker. PUBACK is sent only when the pipeline
+ * acknowledges the message. MQTT.js sends a PUBACK as soon as
+ * `handleMessage` calls back and handles one packet at a time, which would
+ * either ack before the commit or allow one message per batch; so the source
+ * calls back at once (letting the next packet in), suppresses MQTT.js's own
+ * PUBACK, and writes the PUBACK itself on `ack()`. `handleMessage` withholds
+ * its callback while `maxInflight` messages are unacknowledged: the broker
+ * then stops sending, which is the backpressure.
+ */
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import { Observable } from 'rxjs';
+import { allDevicesFilter } from '../../protocol/index.ts';
+import type { IngestCounters } from '../counters.ts';
+import type { InboundMessage } from '../types.ts';
+
+export interface MqttSubscriptionOptions {
+  url: string;
+  username: string;
+  password: string;
+  clientId: string;
+  maxInflight: number;
+  counters: IngestCounters;
+  clock: () => number;
+  onError?: (error: Error) => void;
+}
+
+/** The private MQTT.js method every outgoing packet goes through. */
+type SendPacket = (packet: Packet, cb?: () => void) => void;
+
+export interface MqttSubscriptionSource {
+  readonly messages$: Observable<InboundMessage>;
+  readonly client: MqttClient;
+  /** Stops delivering and completes messages$; messages in flight can still be acknowledged. */
+  close(): void;
+  /** Disconnects (the session persists in the broker); call after the pipeline has drained. */
+  disconnect(): Promise<void>;
+}
+
+export async function connectMqttSubscription(options: MqttSubscriptionOptions): Promise<MqttSubscriptionSource> {
+  const clientOptions: IClientOptions = {
+    clientId: options.clientId,
+    username: options.username,
+    password: options.password,
+    clean: false,
+    protocolVersion: 4,
+    reconnectPeriod: 1_000,
+    connectTimeout: 10_000,
+  };
+  const client = await mqtt.connectAsync(options.url, clientOptions);
+  const { counters } = options;
+  // Reason for the cast: `_sendPacket` is private in MQTT.js's types; it is the
+  // only place an automatic PUBACK can be held back.
+  const internals = client as unknown as { _sendPacket: SendPacket };
+  const sendPacket = internals._sendPacket.bind(client);
+  internals._sendPacket = (packet, cb) => {
+    if (packet.cmd === 'puback') {
+      cb?.();
+      return;
+    }
+    sendPacket(packet, cb);
+  };
+
+  // Messages that arrive before the pipeline subscribes (a persistent
+  // session delivers queued messages right after CONNACK) wait here; the
+  // in-flight bound applies to them too.
+  let waiting: InboundMessage[] | undefined = [];
+  let emit: ((message: InboundMessage) => void) | undefined = (message) => waiting?.push(message);
+  let finish: (() => void) | undefined;
+  let resume: (() => void) | undefined;
+
+  client.handleMessage = (packet: IPublishPacket, callback) => {
+    if (!emit) {
+      // Closing: leave the message unacknowledged for redelivery.
+      callback();
+      return;
+    }
+    counters.received++;
+    counters.inflight++;
+    let acked = false;
+    const messageId = packet.messageId;
+    emit({
+      topic: packet.topic,
+      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      clientId: null,
+      receivedAtMs: options.clock(),
+      ack() {
+        if (acked) return;
+        acked = true;
+        counters.inflight--;
+        if (packet.qos > 0 && messageId !== undefined) sendPacket({ cmd: 'puback', messageId });
+        if (resume && counters.inflight < options.maxInflight) {
+          const next = resume;
+          resume = undefined;
+          next();
+        }
+      },
+    });
+    if (counters.inflight < options.maxInflight) callback();
+    else resume = () => callback();
+  };
+  if (options.onError) client.on('error', options.onError);
+
+  const messages$ = new Observable<InboundMessage>((subscriber) => {
+    const queued = waiting ?? [];
+    waiting = undefined;
+    emit = (message) => subscriber.next(message);
+    finish = () => subscriber.complete();
+    for (const message of queued) subscriber.next(message);
+    return () => {
+      emit = undefined;
+    };
+  });
+
+  await client.subscribeAsync(
+    { [allDevicesFilter('telemetry')]: { qos: 1 }, [allDevicesFilter('status')]: { qos: 1 } },
+  );
+
+  return {
+    messages$,
+    client,
+    close() {
+      emit = undefined;
+      finish?.();
+    },
+    async disconnect() {
+      await client.endAsync();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * rollup: turns committed batches into 1-minute rollups per device and
+ * aggregates per site, region and fleet (see rollup-accumulator.ts), emitted
+ * on a timer; late device minutes are recomputed from the raw telemetry in the
+ * store. When the input completes (shutdown), every open minute is flushed
+ * and the output completes.
+ */
+import {
+  concat,
+  concatMap,
+  defer,
+  endWith,
+  filter,
+  ignoreElements,
+  interval,
+  map,
+  merge,
+  of,
+  takeWhile,
+  tap,
+  type Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
+import type { Rollup, TelemetryStore } from '../../store/types.ts';
+import { BUCKET_MS, RollupAccumulator, rollupsFromSamples, type LateBucket } from '../rollup-accumulator.ts';
+import type { CommittedBatch, DeviceRef } from '../types.ts';
+
+export interface RollupOptions {
+  accumulator: RollupAccumulator;
+  telemetry: TelemetryStore;
+  findDevice(deviceId: string): DeviceRef | undefined;
+  clock: () => number;
+  flushEveryMs: number;
+  scheduler?: SchedulerLike;
+}
+
+const FINAL = 'final' as const;
+
+export function rollup(options: RollupOptions): OperatorFunction<CommittedBatch, Rollup[]> {
+  const { accumulator } = options;
+  return (batches$) =>
+    merge(
+      batches$.pipe(
+        tap((batch) => {
+          for (const sample of batch.newSamples) accumulator.add(sample);
+        }),
+        ignoreElements(),
+        endWith(FINAL),
+      ),
+      interval(options.flushEveryMs, options.scheduler),
+    ).pipe(
+      takeWhile((signal) => signal !== FINAL, true),
+      map((signal) => accumulator.close(signal === FINAL ? Infinity : options.clock())),
+      concatMap(({ rollups, late }) => concat(of(rollups), recomputeLate(late, options))),
+      filter((rollups) => rollups.length > 0),
+    );
+}
+
+function recomputeLate(late: readonly LateBucket[], options: RollupOptions): Observable<Rollup[]> {
+  if (late.length === 0) return of();
+  return defer(async () => {
+    const rows: Rollup[] = [];
+    for (const { deviceId, bucketStartMs } of late) {
+      const device = options.findDevice(deviceId);
+      if (!device) continue;
+      const points = await options.telemetry.queryTelemetry({
+        deviceId,
+        fromMs: bucketStartMs,
+        toMs: bucketStartMs + BUCKET_MS,
+        limit: 100_000,
+      });
+      rows.push(...rollupsFromSamples(device, bucketStartMs, points.map((p) => ({ device, ts: p.ts, metrics: p.metrics }))));
+    }
+    return rows;
+  });
+}

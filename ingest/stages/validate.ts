@@ -1,0 +1,43 @@
+/**
+ * validate: checks a decoded envelope against the registry and against
+ * plausibility (metric ranges from the catalogue, timestamps not far in the
+ * future nor too old). A message with one bad sample is rejected whole, so a
+ * device's buffered flush is stored all or nothing.
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import { findAbsurdValue, findImplausibleTime } from '../../protocol/index.ts';
+import type { DecodedEnvelope, DeviceRef, ValidatedEnvelope } from '../types.ts';
+
+export interface ValidateOptions {
+  /** Looks up an active (not revoked) device; undefined when unknown. */
+  findDevice(deviceId: string): DeviceRef | undefined;
+  clock: () => number;
+  /** Samples stamped further ahead than this are rejected (device clocks drift, but not by minutes). */
+  maxFutureMs: number;
+  /** Samples older than this are rejected (a device's offline buffer has a bound too). */
+  maxAgeMs: number;
+}
+
+export function validateEnvelope(envelope: DecodedEnvelope, options: ValidateOptions): ValidatedEnvelope {
+  if (envelope.kind === 'rejected') return envelope;
+  const device = options.findDevice(envelope.deviceId);
+  if (!device) {
+    return { kind: 'rejected', message: envelope.message, reason: 'unknown-device', detail: `device ${envelope.deviceId} is not registered or was revoked` };
+  }
+  if (envelope.kind === 'status') return { ...envelope, device };
+  const nowMs = options.clock();
+  for (const sample of envelope.samples) {
+    const absurd = findAbsurdValue(device.type, sample.metrics);
+    if (absurd) return { kind: 'rejected', message: envelope.message, reason: 'absurd-value', detail: absurd };
+    const badTime = findImplausibleTime(sample, nowMs, options.maxFutureMs, options.maxAgeMs);
+    if (badTime) {
+      const reason = sample.ts > nowMs ? 'future-timestamp' : 'stale-timestamp';
+      return { kind: 'rejected', message: envelope.message, reason, detail: badTime };
+    }
+  }
+  return { ...envelope, device };
+}
+
+export function validate(options: ValidateOptions): OperatorFunction<DecodedEnvelope, ValidatedEnvelope> {
+  return map((envelope) => validateEnvelope(envelope, options));
+}
