@@ -1,0 +1,176 @@
+/**
+ * Configuration: one schema with defaults, read from the environment in one
+ * place, validated as a whole (every problem is listed, not just the first),
+ * and frozen.
+ */
+
+export interface Config {
+  host: string;
+  httpPort: number;
+  mqttPort: number;
+  /** Where separate processes find the broker. */
+  mqttUrl: string;
+  dataDir: string;
+  /** Admin bearer token for /api/v1; generated and kept in the data folder when not set. */
+  adminToken: string | undefined;
+  /** Secret of the platform's own MQTT accounts; generated and kept in the data folder when not set. */
+  serviceSecret: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  ingest: {
+    source: 'tap' | 'mqtt';
+    maxBatchMessages: number;
+    maxBatchDelayMs: number;
+    maxInflight: number;
+    maxFutureMs: number;
+    maxAgeMs: number;
+    rollupLatenessMs: number;
+    liveWindowMs: number;
+    liveIntervalMs: number;
+  };
+  sim: {
+    sites: number;
+    speed: number;
+    seed: number;
+    telemetryIntervalMs: number;
+    regions: string[];
+    qos: 0 | 1;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid-config';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Reader {
+  problems: string[];
+  env: Env;
+}
+
+function int(r: Reader, name: string, fallback: number, min: number, max: number): number {
+  const raw = r.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    r.problems.push(`${name}=${JSON.stringify(raw)} must be an integer from ${min} to ${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+function num(r: Reader, name: string, fallback: number, min: number, max: number): number {
+  const raw = r.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    r.problems.push(`${name}=${JSON.stringify(raw)} must be a number from ${min} to ${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+function oneOf<T extends string>(r: Reader, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = r.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    r.problems.push(`${name}=${JSON.stringify(raw)} must be one of ${allowed.join(', ')}`);
+    return fallback;
+  }
+  return raw as T;
+}
+
+function str(r: Reader, name: string): string | undefined {
+  const raw = r.env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function secret(r: Reader, name: string): string | undefined {
+  const value = str(r, name);
+  if (value !== undefined && value.length < 16) r.problems.push(`${name} must be at least 16 characters long`);
+  return value;
+}
+
+/** Every variable the platform reads, with its default and meaning (for README and `vpp help`). */
+export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; description: string }> = [
+  { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP and MQTT servers listen on' },
+  { name: 'VPP_HTTP_PORT', fallback: '8080', description: 'control API, OpenAPI at /docs' },
+  { name: 'VPP_MQTT_PORT', fallback: '1883', description: 'MQTT broker (TCP)' },
+  { name: 'VPP_MQTT_URL', fallback: 'mqtt://127.0.0.1:$VPP_MQTT_PORT', description: 'where ingest, control and sim find the broker when run as separate processes' },
+  { name: 'VPP_DATA_DIR', fallback: './data', description: 'SQLite database and generated secrets' },
+  { name: 'VPP_ADMIN_TOKEN', fallback: 'generated, kept in $VPP_DATA_DIR/admin-token', description: 'bearer token for /api/v1 (at least 16 characters)' },
+  { name: 'VPP_SERVICE_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/service-secret', description: 'password of the platform services\' own MQTT accounts' },
+  { name: 'VPP_LOG_LEVEL', fallback: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'VPP_INGEST_SOURCE', fallback: 'tap (vpp up) / mqtt (vpp ingest)', description: 'tap: in-process broker tap; mqtt: persistent MQTT subscription' },
+  { name: 'VPP_INGEST_BATCH_MESSAGES', fallback: '5000', description: 'most messages per store transaction' },
+  { name: 'VPP_INGEST_BATCH_DELAY_MS', fallback: '50', description: 'longest wait before a partial batch is written' },
+  { name: 'VPP_INGEST_MAX_INFLIGHT', fallback: '20000', description: 'unacknowledged messages before the MQTT source stops reading' },
+  { name: 'VPP_INGEST_MAX_FUTURE_MS', fallback: '300000', description: 'samples stamped further ahead are dead-lettered' },
+  { name: 'VPP_INGEST_MAX_AGE_MS', fallback: '2592000000', description: 'samples older than this (30 days) are dead-lettered' },
+  { name: 'VPP_ROLLUP_LATENESS_MS', fallback: '10000', description: 'how long after its end a minute stays open for late samples' },
+  { name: 'VPP_LIVE_WINDOW_MS', fallback: '60000', description: 'a device counts in live aggregates when heard from within this window' },
+  { name: 'VPP_LIVE_INTERVAL_MS', fallback: '1000', description: 'how often live aggregates are computed and published' },
+  { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
+  { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
+  { name: 'VPP_SIM_SEED', fallback: '1', description: 'seed of the simulated fleet' },
+  { name: 'VPP_SIM_INTERVAL_MS', fallback: '10000', description: 'telemetry interval per device, in simulated time' },
+  { name: 'VPP_SIM_REGIONS', fallback: 'north,south,east,west', description: 'comma-separated regions the sites are spread over' },
+  { name: 'VPP_SIM_QOS', fallback: '1', description: 'QoS of simulated telemetry (0 or 1)' },
+];
+
+export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 'tap' | 'mqtt' } = {}): Readonly<Config> {
+  const r: Reader = { problems: [], env };
+  const mqttPort = int(r, 'VPP_MQTT_PORT', 1883, 0, 65535);
+  const regions = (str(r, 'VPP_SIM_REGIONS') ?? 'north,south,east,west').split(',').map((s) => s.trim()).filter(Boolean);
+  if (regions.length === 0) r.problems.push('VPP_SIM_REGIONS must name at least one region');
+  for (const region of regions) {
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(region)) r.problems.push(`VPP_SIM_REGIONS: "${region}" must be lower-case letters, digits and dashes`);
+  }
+  const mqttUrl = str(r, 'VPP_MQTT_URL') ?? `mqtt://127.0.0.1:${mqttPort}`;
+  if (!/^mqtts?:\/\/[^/]+$/.test(mqttUrl)) r.problems.push(`VPP_MQTT_URL=${JSON.stringify(mqttUrl)} must look like mqtt://host:port`);
+
+  const config: Config = {
+    host: str(r, 'VPP_HOST') ?? '127.0.0.1',
+    httpPort: int(r, 'VPP_HTTP_PORT', 8080, 0, 65535),
+    mqttPort,
+    mqttUrl,
+    dataDir: str(r, 'VPP_DATA_DIR') ?? './data',
+    adminToken: secret(r, 'VPP_ADMIN_TOKEN'),
+    serviceSecret: secret(r, 'VPP_SERVICE_SECRET'),
+    logLevel: oneOf(r, 'VPP_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    ingest: {
+      source: oneOf(r, 'VPP_INGEST_SOURCE', defaults.ingestSource ?? 'tap', ['tap', 'mqtt']),
+      maxBatchMessages: int(r, 'VPP_INGEST_BATCH_MESSAGES', 5000, 1, 100_000),
+      maxBatchDelayMs: int(r, 'VPP_INGEST_BATCH_DELAY_MS', 50, 1, 60_000),
+      maxInflight: int(r, 'VPP_INGEST_MAX_INFLIGHT', 20_000, 1, 1_000_000),
+      maxFutureMs: int(r, 'VPP_INGEST_MAX_FUTURE_MS', 300_000, 0, 86_400_000),
+      maxAgeMs: int(r, 'VPP_INGEST_MAX_AGE_MS', 30 * 86_400_000, 60_000, 3650 * 86_400_000),
+      rollupLatenessMs: int(r, 'VPP_ROLLUP_LATENESS_MS', 10_000, 0, 3_600_000),
+      liveWindowMs: int(r, 'VPP_LIVE_WINDOW_MS', 60_000, 1_000, 86_400_000),
+      liveIntervalMs: int(r, 'VPP_LIVE_INTERVAL_MS', 1_000, 100, 3_600_000),
+    },
+    sim: {
+      sites: int(r, 'VPP_SIM_SITES', 100, 0, 100_000),
+      speed: num(r, 'VPP_SIM_SPEED', 1, 0.001, 1_000_000),
+      seed: int(r, 'VPP_SIM_SEED', 1, 0, 2 ** 31 - 1),
+      telemetryIntervalMs: int(r, 'VPP_SIM_INTERVAL_MS', 10_000, 1, 86_400_000),
+      regions,
+      qos: int(r, 'VPP_SIM_QOS', 1, 0, 1) as 0 | 1,
+    },
+  };
+  const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('VPP_') && !known.has(name)) r.problems.push(`${name} is not a known setting (known: ${[...known].join(', ')})`);
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const inner of Object.values(value)) if (inner && typeof inner === 'object') deepFreeze(inner as object);
+  return Object.freeze(value);
+}

@@ -1,0 +1,238 @@
+/**
+ * Wiring of the parts into services. Each `start…` function builds one part
+ * from the validated config and returns a handle whose `stop()` releases
+ * everything it started. `vpp up` runs them all in one process; `vpp broker`,
+ * `vpp ingest`, `vpp control` and `vpp sim` run one each, and they meet only
+ * at the broker and the store.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { startBroker, generateSecret, hashSecret, type Broker, type BrokerTap } from '../broker/index.ts';
+import { buildControlApp, createLiveView, type HealthReport } from '../control/index.ts';
+import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
+import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type Ingest } from '../ingest/index.ts';
+import {
+  AGGREGATES_FILTER,
+  encodeJson,
+  REVOCATIONS_TOPIC,
+  SERVICE_HEALTH_FILTER,
+  ServiceHealthCheck,
+  parseJson,
+  type ServiceHealth,
+} from '../protocol/index.ts';
+import { openSqliteStore, type SqliteStore } from '../store/index.ts';
+import type { Config } from './config.ts';
+import { loadOrCreateSecret } from './secrets.ts';
+
+export interface Platform {
+  config: Readonly<Config>;
+  store: SqliteStore;
+  adminToken: string;
+  serviceSecret: string;
+  logger: Logger;
+  clock: () => number;
+}
+
+export function openPlatform(config: Readonly<Config>, logger: Logger, clock: () => number = Date.now): Platform {
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = openSqliteStore({ file: join(config.dataDir, 'vpp.db'), logger: logger.child({ component: 'store' }) });
+  return {
+    config,
+    store,
+    adminToken: loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken),
+    serviceSecret: loadOrCreateSecret(config.dataDir, 'service-secret', config.serviceSecret),
+    logger,
+    clock,
+  };
+}
+
+export interface Service {
+  stop(): Promise<void>;
+}
+
+async function connectService(url: string, username: string, secret: string, clientId: string): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { username, password: secret, clientId, protocolVersion: 4, reconnectPeriod: 1_000, connectTimeout: 10_000 });
+}
+
+export async function startBrokerService(platform: Platform, tap?: BrokerTap): Promise<Broker> {
+  const { config, serviceSecret } = platform;
+  return startBroker({
+    host: config.host,
+    port: config.mqttPort,
+    credentials: platform.store,
+    serviceAccounts: { 'vpp-ingest': serviceSecret, 'vpp-control': serviceSecret },
+    ...(tap ? { tap } : {}),
+    clock: platform.clock,
+    logger: platform.logger.child({ component: 'broker' }),
+  });
+}
+
+export interface IngestService extends Service {
+  ingest: Ingest;
+}
+
+/**
+ * Ingest with either source: the embedded broker's tap (`tapInto` set, one
+ * process) or a persistent MQTT subscription (its own process).
+ */
+export async function startIngestService(
+  platform: Platform,
+  mqttUrl: string,
+  tapInto?: { counters: IngestCounters; source: ReturnType<typeof createBrokerTapSource> },
+): Promise<IngestService> {
+  const { config, store, serviceSecret, clock, logger } = platform;
+  const counters = tapInto?.counters ?? new IngestCounters();
+  const subscription = tapInto
+    ? undefined
+    : await connectMqttSubscription({
+        url: mqttUrl,
+        username: 'vpp-ingest',
+        password: serviceSecret,
+        clientId: 'vpp-ingest',
+        maxInflight: config.ingest.maxInflight,
+        counters,
+        clock,
+        onError: (error) => logger.warn({ err: error }, 'ingest MQTT connection error'),
+      });
+  const publisher = subscription?.client ?? (await connectService(mqttUrl, 'vpp-ingest', serviceSecret, 'vpp-ingest-publisher'));
+  const source = tapInto?.source ?? subscription!;
+  const ingest = startIngest({
+    source,
+    registry: store,
+    telemetry: store,
+    twins: store,
+    deadLetters: store,
+    publish: (topic, payload, { retain }) => {
+      publisher.publish(topic, payload, { qos: 0, retain });
+    },
+    clock,
+    logger,
+    counters,
+    settings: {
+      maxBatchMessages: config.ingest.maxBatchMessages,
+      maxBatchDelayMs: config.ingest.maxBatchDelayMs,
+      writeRetryDelayMs: 100,
+      maxFutureMs: config.ingest.maxFutureMs,
+      maxAgeMs: config.ingest.maxAgeMs,
+      rollupFlushEveryMs: 1_000,
+      rollupLatenessMs: config.ingest.rollupLatenessMs,
+      liveIntervalMs: config.ingest.liveIntervalMs,
+      liveWindowMs: config.ingest.liveWindowMs,
+      heartbeatIntervalMs: 2_000,
+      directoryRefreshMs: 5_000,
+    },
+  });
+  return {
+    ingest,
+    async stop() {
+      await ingest.stop();
+      if (subscription) await subscription.disconnect();
+      else await publisher.endAsync();
+    },
+  };
+}
+
+export interface ControlService extends Service {
+  url: string;
+}
+
+/** A service heartbeat counts as alive for this many intervals. */
+const HEARTBEAT_GRACE_MS = 10_000;
+
+export async function startControlService(platform: Platform, mqttUrl: string): Promise<ControlService> {
+  const { config, store, serviceSecret, clock, logger } = platform;
+  const client = await connectService(mqttUrl, 'vpp-control', serviceSecret, `vpp-control-${process.pid}`);
+  const live = createLiveView();
+  const heartbeats = new Map<string, ServiceHealth>();
+  client.on('message', (topic, payload) => {
+    if (topic.startsWith('vpp/v1/platform/health/')) {
+      const parsed = parseJson(payload);
+      if (parsed.ok && ServiceHealthCheck.Check(parsed.value)) heartbeats.set(parsed.value.service, parsed.value);
+      return;
+    }
+    live.apply(topic, payload);
+  });
+  await client.subscribeAsync({ [AGGREGATES_FILTER]: { qos: 0 }, [SERVICE_HEALTH_FILTER]: { qos: 0 } });
+
+  const app = await buildControlApp({
+    registry: store,
+    telemetry: store,
+    twins: store,
+    deadLetters: store,
+    live,
+    revocations: {
+      async revokeDevice(deviceId) {
+        await client.publishAsync(REVOCATIONS_TOPIC, encodeJson({ deviceId }), { qos: 1 });
+      },
+    },
+    health: {
+      async check(): Promise<HealthReport> {
+        const ingest = heartbeats.get('ingest');
+        const pipelineOk = ingest !== undefined && ingest.ok && clock() - ingest.ts < HEARTBEAT_GRACE_MS;
+        let storeOk = true;
+        let storeDetail: string | undefined;
+        try {
+          await store.checkHealth();
+        } catch (error) {
+          storeOk = false;
+          storeDetail = (error as Error).message;
+        }
+        const components = {
+          broker: client.connected ? { ok: true } : { ok: false, detail: 'not connected to the broker' },
+          pipeline: pipelineOk
+            ? { ok: true }
+            : { ok: false, detail: ingest ? (ingest.detail ?? `last heartbeat ${clock() - ingest.ts} ms ago`) : 'no heartbeat from ingest' },
+          store: storeOk ? { ok: true } : { ok: false, detail: storeDetail ?? 'unavailable' },
+        };
+        return { ok: Object.values(components).every((c) => c.ok), components };
+      },
+    },
+    adminToken: platform.adminToken,
+    clock,
+    logger: logger.child({ component: 'control' }),
+  });
+  await app.listen({ host: config.host, port: config.httpPort });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.httpPort;
+  return {
+    url: `http://${config.host}:${port}`,
+    async stop() {
+      await app.close();
+      await client.endAsync();
+    },
+  };
+}
+
+export interface SimService extends Service {
+  fleet: Fleet;
+  devices: number;
+}
+
+/**
+ * Provisions the simulated fleet in the registry (sites and devices; every
+ * start gives each simulated device a fresh secret) and connects it.
+ */
+export async function startSimService(platform: Platform, mqttUrl: string): Promise<SimService> {
+  const { config, store, clock, logger } = platform;
+  const plan = planFleet({ sites: config.sim.sites, seed: config.sim.seed, regions: config.sim.regions });
+  for (const site of plan.sites) store.upsertSite(site);
+  const devices = plan.devices.map((device) => {
+    const secret = generateSecret();
+    const secretHash = hashSecret(secret);
+    if (store.getDevice(device.id)) store.resetDeviceSecret(device.id, secretHash);
+    else store.createDevice({ ...device, secretHash }, clock());
+    return { ...device, secret };
+  });
+  const fleet = await startFleet({
+    mqttUrl,
+    devices,
+    seed: config.sim.seed,
+    speed: config.sim.speed,
+    telemetryIntervalMs: config.sim.telemetryIntervalMs,
+    qos: config.sim.qos,
+    logger: logger.child({ component: 'sim' }),
+  });
+  return { fleet, devices: devices.length, stop: () => fleet.stop() };
+}

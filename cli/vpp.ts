@@ -1,0 +1,170 @@
+/**
+ * `vpp <command>`: `up` runs the whole platform with a simulated fleet in one
+ * process; `broker`, `ingest`, `control` and `sim` run one part each.
+ * Configuration comes from VPP_* environment variables (`vpp help` lists them).
+ */
+import { pino, type Logger } from 'pino';
+import { createBrokerTapSource, IngestCounters } from '../ingest/index.ts';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config.ts';
+import {
+  openPlatform,
+  startBrokerService,
+  startControlService,
+  startIngestService,
+  startSimService,
+  type Platform,
+  type Service,
+} from './services.ts';
+
+const COMMANDS = ['up', 'broker', 'ingest', 'control', 'sim', 'help'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function usage(): string {
+  const rows = CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(28)} ${v.description} (default: ${v.fallback})`);
+  return [
+    'usage: vpp <command>',
+    '',
+    '  up        broker, ingest, control API and a simulated fleet, in one process',
+    '  broker    the MQTT broker',
+    '  ingest    the ingest pipeline, reading from the broker over MQTT',
+    '  control   the control API, on the broker and the store',
+    '  sim       a simulated fleet, provisioned in the store, connecting to the broker',
+    '',
+    'environment:',
+    ...rows,
+  ].join('\n');
+}
+
+/** Runs `start`, then stops what it returned on SIGINT/SIGTERM, in reverse order. */
+async function runUntilSignal(logger: Logger, start: () => Promise<Service[]>): Promise<void> {
+  const services = await start();
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn('second signal: exiting without a clean shutdown');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      void (async () => {
+        for (const service of [...services].reverse()) {
+          try {
+            await service.stop();
+          } catch (error) {
+            logger.error({ err: error }, 'error during shutdown');
+          }
+        }
+        resolve();
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  logger.info('stopped');
+}
+
+function storeService(platform: Platform): Service {
+  return { stop: () => platform.store.close() };
+}
+
+async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
+  await runUntilSignal(logger, async () => {
+    const platform = openPlatform(config, logger);
+    const services: Service[] = [storeService(platform)];
+    try {
+      const counters = new IngestCounters();
+      const source = createBrokerTapSource(counters);
+      const broker = await startBrokerService(platform, source.tap);
+      services.push({ stop: () => broker.close() });
+      services.push(await startIngestService(platform, broker.url, { counters, source }));
+      const control = await startControlService(platform, broker.url);
+      services.push(control);
+      let simDevices = 0;
+      if (config.sim.sites > 0) {
+        const sim = await startSimService(platform, broker.url);
+        simDevices = sim.devices;
+        services.push(sim);
+      }
+      process.stdout.write(
+        [
+          '',
+          'virtual power plant is up',
+          `  MQTT broker   ${broker.url}`,
+          `  control API   ${control.url}/api/v1   (OpenAPI: ${control.url}/docs)`,
+          `  admin token   ${platform.adminToken}`,
+          `  simulated     ${config.sim.sites} sites, ${simDevices} devices, speed ×${config.sim.speed}`,
+          `  data          ${config.dataDir}`,
+          '  try: curl -H "Authorization: Bearer $TOKEN" ' + `${control.url}/api/v1/fleet`,
+          'Ctrl-C stops it cleanly.',
+          '',
+        ].join('\n'),
+      );
+      return services;
+    } catch (error) {
+      for (const service of services.reverse()) await service.stop().catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+async function single(command: Exclude<Command, 'up' | 'help'>, config: Readonly<Config>, logger: Logger): Promise<void> {
+  await runUntilSignal(logger, async () => {
+    const platform = openPlatform(config, logger);
+    const services: Service[] = [storeService(platform)];
+    switch (command) {
+      case 'broker': {
+        const broker = await startBrokerService(platform);
+        logger.info({ url: broker.url }, 'broker listening');
+        services.push({ stop: () => broker.close() });
+        break;
+      }
+      case 'ingest':
+        services.push(await startIngestService(platform, config.mqttUrl));
+        logger.info({ mqtt: config.mqttUrl }, 'ingest running');
+        break;
+      case 'control': {
+        const control = await startControlService(platform, config.mqttUrl);
+        logger.info({ url: control.url, adminToken: platform.adminToken }, 'control API listening');
+        services.push(control);
+        break;
+      }
+      case 'sim': {
+        const sim = await startSimService(platform, config.mqttUrl);
+        logger.info({ devices: sim.devices, mqtt: config.mqttUrl }, 'simulated fleet connected');
+        services.push(sim);
+        break;
+      }
+    }
+    return services;
+  });
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = (argv[0] ?? 'help') as Command;
+  if (!COMMANDS.includes(command) || command === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return command === 'help' ? 0 : 2;
+  }
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(process.env, { ingestSource: command === 'up' ? 'tap' : 'mqtt' });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`vpp: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel, base: { service: command } });
+  try {
+    if (command === 'up') await up(config, logger);
+    else await single(command, config, logger);
+    return 0;
+  } catch (error) {
+    logger.fatal({ err: error }, 'vpp failed to start');
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
