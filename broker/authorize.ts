@@ -1,0 +1,125 @@
+/**
+ * PUBLISH and SUBSCRIBE policy as aedes hooks, and the hand-over to the tap.
+ *
+ * aedes runs authorizePublish before it acknowledges or routes a publish
+ * (lib/handlers/publish.js: authorizePublish, then enqueuePublish, which
+ * writes the PUBACK and then publishes). Calling its callback late therefore
+ * holds both the PUBACK and the routing; calling it with an error closes the
+ * connection without an acknowledgement. aedes also runs this hook for a
+ * client's last will, after the connection has closed.
+ */
+import type { AedesOptions, Client, PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import { parseDeviceTopic } from '../protocol/index.ts';
+import { BrokerError } from './errors.ts';
+import type { MutableBrokerCounters } from './counters.ts';
+import { devicePublishChannel, mayPublish, mayServiceUse, maySubscribe, type Identity } from './policy.ts';
+import { handOverToTap, type BrokerTap, type TappedPublish } from './tap.ts';
+import type { TapFlowControl } from './tap-flow-control.ts';
+
+type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
+type AuthorizeSubscribeHandler = NonNullable<AedesOptions['authorizeSubscribe']>;
+
+export interface AuthorizationDeps {
+  identities: WeakMap<Client, Identity>;
+  tap: BrokerTap | undefined;
+  flow: TapFlowControl;
+  counters: MutableBrokerCounters;
+  clock: () => number;
+  logger: Logger;
+}
+
+export function createAuthorizationHooks(deps: AuthorizationDeps): {
+  authorizePublish: AuthorizePublishHandler;
+  authorizeSubscribe: AuthorizeSubscribeHandler;
+} {
+  const { identities, tap, flow, counters, clock, logger } = deps;
+
+  const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
+    // A closed (or, for wills restored from persistence, absent) client means
+    // aedes is publishing a last will.
+    if (client === null || client.closed) {
+      authorizeWill(client, packet, callback);
+      return;
+    }
+    counters.publishesReceived += 1;
+    const identity = identities.get(client);
+    if (identity === undefined || !mayPublish(identity, packet.topic)) {
+      counters.unauthorizedPublishes += 1;
+      logger.warn({ clientId: client.id, topic: packet.topic }, 'publish not authorized; closing connection');
+      callback(new BrokerError('publish-not-authorized', `client ${client.id} may not publish on ${packet.topic}`));
+      return;
+    }
+    if (identity.kind === 'device' && tap !== undefined) {
+      const tapped = toTappedPublish(identity.deviceId, packet, false);
+      if (tapped !== undefined) {
+        handOverToTap(tap, tapped, client, flow, counters, callback);
+        return;
+      }
+    }
+    callback(null);
+  };
+
+  function authorizeWill(
+    client: Client | null,
+    will: PublishPacket,
+    callback: (error?: Error | null) => void,
+  ): void {
+    // A will from a live connection was checked at CONNECT; one restored
+    // from persistence (no client) belongs to the device its topic names.
+    const identity: Identity | undefined =
+      client === null ? willOwner(will.topic) : identities.get(client);
+    if (identity === undefined || !mayPublish(identity, will.topic)) {
+      callback(new BrokerError('publish-not-authorized', `will on ${will.topic} not authorized`));
+      return;
+    }
+    const tapped = identity.kind === 'device' && tap !== undefined ? toTappedPublish(identity.deviceId, will, true) : undefined;
+    if (tap === undefined || tapped === undefined) {
+      counters.willsPublished += 1;
+      callback(null);
+      return;
+    }
+    handOverToTap(tap, tapped, null, flow, counters, () => {
+      // Published even when the tap refused it: see BrokerTap.
+      counters.willsPublished += 1;
+      callback(null);
+    });
+  }
+
+  function toTappedPublish(deviceId: string, packet: PublishPacket, isWill: boolean): TappedPublish | undefined {
+    const channel = devicePublishChannel(deviceId, packet.topic);
+    if (channel !== 'telemetry' && channel !== 'status') return undefined;
+    return {
+      deviceId,
+      topic: packet.topic,
+      channel,
+      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      qos: packet.qos,
+      retain: packet.retain,
+      isWill,
+      receivedAtMs: clock(),
+    };
+  }
+
+  const authorizeSubscribe: AuthorizeSubscribeHandler = (client, subscription, callback) => {
+    const identity = identities.get(client);
+    if (identity === undefined || !maySubscribe(identity, subscription.topic)) {
+      counters.unauthorizedSubscriptions += 1;
+      logger.debug({ clientId: client.id, filter: subscription.topic }, 'subscription not authorized');
+      // A null subscription makes aedes answer 0x80 (failure) for this filter
+      // and keep the connection (MQTT-3.9.3).
+      callback(null, null);
+      return;
+    }
+    callback(null, subscription);
+  };
+
+  return { authorizePublish, authorizeSubscribe };
+}
+
+/** Owner of a will restored from persistence: it passed the CONNECT check, so its topic tells. */
+function willOwner(topic: string): Identity | undefined {
+  const parsed = parseDeviceTopic(topic);
+  if (parsed !== undefined) return { kind: 'device', deviceId: parsed.deviceId };
+  return mayServiceUse(topic) ? { kind: 'service', account: '' } : undefined;
+}

@@ -1,0 +1,85 @@
+/**
+ * Broker counters: plain numbers incremented on the hot path, read as a
+ * snapshot. Names say what was counted; refusals are split by reason.
+ */
+export interface BrokerCounters {
+  /** TCP connections accepted by the server, before any MQTT packet. */
+  readonly socketsOpened: number;
+  /** CONNECTs that passed authentication and were registered (CONNACK 0 follows). */
+  readonly connectionsAccepted: number;
+  /** All refused CONNECTs; the sum of the reasons below. */
+  readonly connectionsRefused: number;
+  /** No username or no password (CONNACK 4). */
+  readonly connectionsRefusedMissingCredentials: number;
+  /** Device id not registered, or revoked (CONNACK 4). */
+  readonly connectionsRefusedUnknownDevice: number;
+  /** Secret does not match the device's or service account's (CONNACK 4). */
+  readonly connectionsRefusedBadSecret: number;
+  /** Device client id differs from its username, or a service took a device's id (CONNACK 2). */
+  readonly connectionsRefusedClientIdRejected: number;
+  /** Last will on a topic the client may not publish to (CONNACK 5). */
+  readonly connectionsRefusedWillNotAuthorized: number;
+  /** The credentials port threw (CONNACK 3, server unavailable). */
+  readonly connectionsRefusedServerError: number;
+  /** Gauge: clients connected now. */
+  readonly clientsConnected: number;
+  /** PUBLISH packets received from connected clients (wills not included). */
+  readonly publishesReceived: number;
+  /** Publishes refused by the ACL; each closes the connection. */
+  readonly unauthorizedPublishes: number;
+  /** Topic filters refused by the ACL (SUBACK 0x80). */
+  readonly unauthorizedSubscriptions: number;
+  /** Device publishes handed to the tap (wills included). */
+  readonly tapHandedOver: number;
+  /** Gauge: handed to the tap, `done` not called yet. */
+  readonly tapPending: number;
+  /** Publishes the tap refused with `done(err)`. */
+  readonly tapRefused: number;
+  /** Times a client's reads were stopped because too many of its (or all) publishes waited for the tap. */
+  readonly tapReadPauses: number;
+  /** Gauge: clients whose reads are stopped now. */
+  readonly tapPausedClients: number;
+  /** Last wills published after an unclean disconnect. */
+  readonly willsPublished: number;
+  /** Packets whose declared size exceeded the limit; each closes the connection. */
+  readonly oversizedPackets: number;
+  /** Messages on the revocations topic. */
+  readonly revocationsReceived: number;
+  /** Revocation messages that were not `{"deviceId": "<valid id>"}`. */
+  readonly revocationsInvalid: number;
+  /** Device connections closed by disconnectDevice or a revocation. */
+  readonly devicesDisconnected: number;
+  /** Connections that ended with an error (protocol error, reset, refusal by the tap or ACL). */
+  readonly clientErrors: number;
+}
+
+export type MutableBrokerCounters = { -readonly [K in keyof BrokerCounters]: number };
+
+export function createBrokerCounters(): MutableBrokerCounters {
+  return {
+    socketsOpened: 0,
+    connectionsAccepted: 0,
+    connectionsRefused: 0,
+    connectionsRefusedMissingCredentials: 0,
+    connectionsRefusedUnknownDevice: 0,
+    connectionsRefusedBadSecret: 0,
+    connectionsRefusedClientIdRejected: 0,
+    connectionsRefusedWillNotAuthorized: 0,
+    connectionsRefusedServerError: 0,
+    clientsConnected: 0,
+    publishesReceived: 0,
+    unauthorizedPublishes: 0,
+    unauthorizedSubscriptions: 0,
+    tapHandedOver: 0,
+    tapPending: 0,
+    tapRefused: 0,
+    tapReadPauses: 0,
+    tapPausedClients: 0,
+    willsPublished: 0,
+    oversizedPackets: 0,
+    revocationsReceived: 0,
+    revocationsInvalid: 0,
+    devicesDisconnected: 0,
+    clientErrors: 0,
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The in-process tap: how a consumer in the broker's own process (the ingest
+ * pipeline) takes device publishes straight from the publish path, without a
+ * network hop, and holds each device's acknowledgement until it has stored
+ * the message.
+ */
+import type { Client } from 'aedes';
+import { BrokerError } from './errors.ts';
+import type { MutableBrokerCounters } from './counters.ts';
+import type { TapFlowControl } from './tap-flow-control.ts';
+
+export interface TappedPublish {
+  deviceId: string;
+  topic: string;
+  channel: 'telemetry' | 'status';
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** True for the device's last will, published by the broker after an unclean disconnect. */
+  isWill: boolean;
+  /** Broker clock when the publish reached the tap, ms since the Unix epoch. */
+  receivedAtMs: number;
+}
+
+/**
+ * Consumer of device publishes.
+ *
+ * `onDevicePublish` is called for every authorized device publish on the
+ * device's telemetry or status topic, before anything is acknowledged or
+ * routed. The broker sends the PUBACK (QoS 1) or PUBREC (QoS 2) and routes
+ * the message to subscribers only after `done()` is called, exactly once.
+ * `done(err)` refuses the message: the connection is closed without an
+ * acknowledgement, so the device retransmits after reconnecting. A throw
+ * from `onDevicePublish` counts as `done(err)`.
+ *
+ * Backpressure: while too many of a device's publishes (or of all devices'
+ * publishes) wait for `done`, the broker stops reading that device's socket
+ * (see tap-flow-control.ts), so a slow consumer slows the publishers down
+ * instead of filling the broker's memory.
+ *
+ * Wills (`isWill`): the connection is already gone and nobody can
+ * retransmit, so the will is routed to subscribers after `done`, even after
+ * `done(err)` (counted in tapRefused); presence must not stay "online".
+ */
+export interface BrokerTap {
+  onDevicePublish(message: TappedPublish, done: (err?: Error) => void): void;
+}
+
+/**
+ * Hands `message` to the tap and calls `settle` once, when the tap is done.
+ * `settle` receives the tap's refusal wrapped in a BrokerError. `client` is
+ * the publishing connection, or null for a will (its connection is gone).
+ */
+export function handOverToTap(
+  tap: BrokerTap,
+  message: TappedPublish,
+  client: Client | null,
+  flow: TapFlowControl,
+  counters: MutableBrokerCounters,
+  settle: (err: BrokerError | null) => void,
+): void {
+  let settled = false;
+  counters.tapHandedOver += 1;
+  flow.acquire(client);
+  const done = (err?: Error): void => {
+    if (settled) return;
+    settled = true;
+    flow.release(client);
+    if (err === undefined || err === null) {
+      settle(null);
+      return;
+    }
+    counters.tapRefused += 1;
+    settle(new BrokerError('tap-refused', `tap refused publish on ${message.topic}: ${err.message}`, { cause: err }));
+  };
+  try {
+    tap.onDevicePublish(message, done);
+  } catch (err) {
+    done(err instanceof Error ? err : new Error(String(err)));
+  }
+}

@@ -1,0 +1,147 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { buildControlApp } from './app.ts';
+import { T0 } from './test-fixtures.ts';
+import { AUTH, startControlTest, type ControlTest } from './test-helper.ts';
+
+let t: ControlTest;
+beforeEach(async () => {
+  t = await startControlTest();
+});
+afterEach(async () => {
+  await t.close();
+});
+
+interface OpenApiOperation {
+  security?: Array<Record<string, string[]>>;
+  responses: Record<string, { description: string; content?: Record<string, { schema: object }> }>;
+  parameters?: Array<{ in: string; name: string; schema: object }>;
+  requestBody?: { content: Record<string, { schema: object }> };
+}
+
+const EXPECTED_OPERATIONS = [
+  'get /healthz',
+  'get /api/v1/devices',
+  'post /api/v1/devices',
+  'get /api/v1/devices/{id}',
+  'delete /api/v1/devices/{id}',
+  'get /api/v1/devices/{id}/telemetry',
+  'get /api/v1/sites',
+  'post /api/v1/sites',
+  'get /api/v1/sites/{id}',
+  'get /api/v1/sites/{id}/history',
+  'get /api/v1/regions/{id}/history',
+  'get /api/v1/fleet',
+  'get /api/v1/fleet/history',
+  'get /api/v1/dead-letters',
+];
+
+describe('OpenAPI document', () => {
+  it('is served at /docs/json without a token and lists every route with valid schemas', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const doc = response.json() as {
+      openapi: string;
+      info: { title: string; version: string };
+      paths: Record<string, Record<string, OpenApiOperation>>;
+      components: { securitySchemes: Record<string, { type: string; scheme: string }> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.title).toBeTruthy();
+    expect(doc.info.version).toBeTruthy();
+    expect(doc.components.securitySchemes.bearerAuth).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({ key: `${method} ${path}`, path, operation })),
+    );
+    expect(operations.map((o) => o.key).sort()).toEqual([...EXPECTED_OPERATIONS].sort());
+
+    // Every schema in the document must be valid JSON Schema 2020-12, the dialect of OpenAPI 3.1.
+    const ajv = new Ajv2020({ strict: false, validateFormats: false });
+    for (const { key, path, operation } of operations) {
+      expect(Object.keys(operation.responses).some((status) => status.startsWith('2')), key).toBe(true);
+      if (path.startsWith('/api/v1/')) {
+        expect(operation.security, key).toEqual([{ bearerAuth: [] }]);
+        expect(operation.responses['401'], key).toBeDefined();
+      }
+      const schemas = [
+        ...(operation.parameters ?? []).map((p) => p.schema),
+        ...Object.values(operation.requestBody?.content ?? {}).map((c) => c.schema),
+        ...Object.values(operation.responses).flatMap((r) => Object.values(r.content ?? {}).map((c) => c.schema)),
+      ];
+      for (const schema of schemas) {
+        expect(() => ajv.compile(schema), key).not.toThrow();
+      }
+    }
+    const telemetry = doc.paths['/api/v1/devices/{id}/telemetry']!.get!;
+    expect(telemetry.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(
+      ['path:id', 'query:from', 'query:limit', 'query:metric', 'query:resolution', 'query:to'],
+    );
+  });
+
+  it('serves the UI at /docs', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/docs/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/text\/html/);
+  });
+});
+
+describe('errors', () => {
+  it('answers unknown routes with the JSON error shape', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/nothing-here?x=1' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ code: 'not-found', message: 'no route GET /nothing-here' });
+  });
+
+  it('answers an unexpected failure with a bare 500 that leaks nothing', async () => {
+    // A closed database makes every registry call throw, as a broken disk would.
+    await t.store.close();
+    const response = await t.request({ method: 'GET', url: '/api/v1/sites' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({ code: 'internal', message: 'internal error; see the server log' });
+  });
+});
+
+describe('over a real socket', () => {
+  it('serves the API over HTTP on a free port', async () => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = t.app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
+    const base = `http://127.0.0.1:${address.port}`;
+
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true });
+
+    const denied = await fetch(`${base}/api/v1/sites`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('content-type')).toMatch(/application\/json/);
+
+    const created = await fetch(`${base}/api/v1/sites`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'site-1', region: 'north', name: 'Home 1' }),
+    });
+    expect(created.status).toBe(201);
+    const listed = await fetch(`${base}/api/v1/sites`, { headers: AUTH });
+    expect(await listed.json()).toMatchObject({ items: [{ id: 'site-1', region: 'north', deviceCount: 0, live: null }] });
+  });
+});
+
+describe('buildControlApp', () => {
+  it('refuses a short admin token at boot', async () => {
+    const deps = {
+      registry: t.store,
+      telemetry: t.store,
+      twins: t.store,
+      deadLetters: t.store,
+      live: t.live,
+      revocations: { revokeDevice: async () => {} },
+      health: { check: async () => ({ ok: true, components: {} }) },
+      clock: () => T0,
+      logger: pino({ level: 'silent' }),
+    };
+    await expect(buildControlApp({ ...deps, adminToken: 'short' })).rejects.toThrow(/adminToken: must be at least 16 characters/);
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Errors of the control API. Every error reaches the client as JSON
+ * `{ code, message }` with a status chosen here; nothing else (no stack, no
+ * cause) leaves the process.
+ */
+import { StoreError, type StoreErrorCode } from '../store/types.ts';
+
+export type ControlErrorCode =
+  | 'bad-request'
+  | 'unauthorized'
+  | 'not-found'
+  | 'conflict'
+  | 'payload-too-large'
+  | 'unsupported-media-type'
+  | 'revocation-not-delivered'
+  | 'unavailable'
+  | 'internal';
+
+const STATUS_BY_CODE: Record<ControlErrorCode, number> = {
+  'bad-request': 400,
+  unauthorized: 401,
+  'not-found': 404,
+  conflict: 409,
+  'payload-too-large': 413,
+  'unsupported-media-type': 415,
+  'revocation-not-delivered': 502,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** An error whose message is meant for the operator calling the API. */
+export class ControlError extends Error {
+  readonly code: ControlErrorCode;
+  readonly statusCode: number;
+  constructor(code: ControlErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ControlError';
+    this.code = code;
+    this.statusCode = STATUS_BY_CODE[code];
+  }
+}
+
+export function badRequest(message: string): ControlError {
+  return new ControlError('bad-request', message);
+}
+
+export function notFound(message: string): ControlError {
+  return new ControlError('not-found', message);
+}
+
+export function conflict(message: string): ControlError {
+  return new ControlError('conflict', message);
+}
+
+const CONTROL_CODE_BY_STORE_CODE: Record<StoreErrorCode, ControlErrorCode> = {
+  'not-found': 'not-found',
+  conflict: 'conflict',
+  invalid: 'bad-request',
+  unavailable: 'unavailable',
+};
+
+/** Maps a storage error to the API error an operator sees; the store's message is meant for operators too. */
+export function fromStoreError(err: StoreError): ControlError {
+  return new ControlError(CONTROL_CODE_BY_STORE_CODE[err.code], err.message, { cause: err });
+}
+
+export function isStoreError(err: unknown): err is StoreError {
+  if (err instanceof StoreError) return true;
+  // A second copy of the store module (another bundle, another loader) has its own class.
+  if (!(err instanceof Error) || err.name !== 'StoreError') return false;
+  const code: unknown = (err as Error & { code?: unknown }).code;
+  return typeof code === 'string' && code in CONTROL_CODE_BY_STORE_CODE;
+}

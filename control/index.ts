@@ -1,0 +1,8 @@
+/** Public API of the control part: the operator REST API and what feeds it. */
+export { buildControlApp } from './app.ts';
+export { createLiveView, type FeedableLiveView, type LiveViewStats, type LiveViewRejection } from './live-view.ts';
+export { createMqttRevocations, feedLiveView } from './mqtt.ts';
+export type { ComponentHealth, ControlDeps, HealthCheck, HealthReport, LiveView, Revocations } from './deps.ts';
+export { ControlError, type ControlErrorCode } from './errors.ts';
+export { API_PREFIX } from './routes/api.ts';
+export { MIN_ADMIN_TOKEN_LENGTH } from './plugins/auth.ts';

@@ -1,0 +1,50 @@
+/** Devices and twins as the API shows them: ISO times, booleans instead of nullable timestamps. */
+import type { Static } from '@sinclair/typebox';
+import type { DeviceRecord, DeviceState } from '../../store/types.ts';
+import type { DeviceSummarySchema, DeviceTwinSchema } from '../schemas/devices.ts';
+
+export type DeviceSummary = Static<typeof DeviceSummarySchema>;
+export type DeviceTwin = Static<typeof DeviceTwinSchema>;
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function isoTimeOrNull(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : isoTime(ms);
+}
+
+export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | undefined): DeviceSummary {
+  return {
+    id: device.id,
+    type: device.type,
+    siteId: device.siteId,
+    createdAt: isoTime(device.createdAtMs),
+    revoked: device.revokedAtMs !== null,
+    revokedAt: isoTimeOrNull(device.revokedAtMs),
+    online: state?.online ?? false,
+    lastSeen: isoTimeOrNull(state?.lastSeenMs),
+  };
+}
+
+/** A device that never reported has a twin with no metrics and null times. */
+export function presentDeviceTwin(device: DeviceRecord, state: DeviceState | undefined): DeviceTwin {
+  return {
+    ...presentDeviceSummary(device, state),
+    lastSeenMs: state?.lastSeenMs ?? null,
+    lastTs: state?.lastTs ?? null,
+    lastSeq: state?.lastSeq ?? null,
+    metrics: state?.metrics ?? {},
+    status: state?.status ?? null,
+  };
+}
+
+/** Pairs devices with their states, fetched in one read. */
+export function presentDevices<T>(
+  devices: readonly DeviceRecord[],
+  states: readonly DeviceState[],
+  present: (device: DeviceRecord, state: DeviceState | undefined) => T,
+): T[] {
+  const stateById = new Map(states.map((s) => [s.deviceId, s]));
+  return devices.map((d) => present(d, stateById.get(d.id)));
+}

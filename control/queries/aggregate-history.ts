@@ -1,0 +1,56 @@
+/** History of a site, a region or the fleet, from rollups of that kind. */
+import type { Registry, TelemetryStore } from '../../store/types.ts';
+import { notFound } from '../errors.ts';
+import { isoTime } from '../presenters/device.ts';
+import { groupSeries, presentAggregatePoint, type AggregatePoint } from '../presenters/history.ts';
+import { BUCKET_MS, resolveTimeRange, type RollupResolution } from '../time-range.ts';
+import type { HistoryParams } from './device-telemetry.ts';
+
+export type AggregateKind = 'site' | 'region' | 'fleet';
+
+/** Entity id of the fleet in rollups. */
+export const FLEET_ID = 'fleet';
+
+export interface AggregateHistory {
+  kind: AggregateKind;
+  id: string;
+  resolution: RollupResolution;
+  from: string;
+  to: string;
+  series: Array<{ metric: string; points: AggregatePoint[] }>;
+}
+
+/** Regions exist through their sites; the fleet always exists. */
+function checkEntityExists(registry: Registry, kind: AggregateKind, id: string): void {
+  if (kind === 'site' && !registry.getSite(id)) throw notFound(`site '${id}' does not exist`);
+  if (kind === 'region' && !registry.listSites().some((s) => s.region === id)) {
+    throw notFound(`region '${id}' has no sites`);
+  }
+}
+
+export async function queryAggregateHistory(
+  deps: { registry: Registry; telemetry: TelemetryStore; clock: () => number },
+  kind: AggregateKind,
+  id: string,
+  params: HistoryParams & { resolution: RollupResolution },
+): Promise<AggregateHistory> {
+  const { fromMs, toMs } = resolveTimeRange(params, params.resolution, deps.clock());
+  checkEntityExists(deps.registry, kind, id);
+  const metrics = params.metric && params.metric.length > 0 ? [...new Set(params.metric)] : undefined;
+  const rollups = await deps.telemetry.queryRollups({
+    kind,
+    entityId: id,
+    fromMs,
+    toMs,
+    metrics,
+    bucketMs: BUCKET_MS[params.resolution],
+  });
+  return {
+    kind,
+    id,
+    resolution: params.resolution,
+    from: isoTime(fromMs),
+    to: isoTime(toMs),
+    series: groupSeries(rollups, presentAggregatePoint),
+  };
+}

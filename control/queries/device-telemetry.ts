@@ -1,0 +1,61 @@
+/** History of one device: raw samples or rollups, within the bounds of time-range.ts. */
+import type { Registry, TelemetryStore } from '../../store/types.ts';
+import { notFound } from '../errors.ts';
+import { groupSeries, presentDevicePoint, presentSamples, type RollupPoint } from '../presenters/history.ts';
+import { isoTime } from '../presenters/device.ts';
+import { BUCKET_MS, resolveTimeRange, type Resolution, type RollupResolution } from '../time-range.ts';
+
+export interface HistoryParams {
+  metric?: string[] | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+export type DeviceTelemetry =
+  | {
+      deviceId: string;
+      resolution: 'raw';
+      from: string;
+      to: string;
+      samples: Array<{ ts: number; seq: number; metrics: Record<string, number> }>;
+      truncated: boolean;
+    }
+  | {
+      deviceId: string;
+      resolution: RollupResolution;
+      from: string;
+      to: string;
+      series: Array<{ metric: string; points: RollupPoint[] }>;
+    };
+
+export async function queryDeviceTelemetry(
+  deps: { registry: Registry; telemetry: TelemetryStore; clock: () => number },
+  deviceId: string,
+  params: HistoryParams & { resolution: Resolution; limit: number },
+): Promise<DeviceTelemetry> {
+  const { fromMs, toMs } = resolveTimeRange(params, params.resolution, deps.clock());
+  if (!deps.registry.getDevice(deviceId)) throw notFound(`device '${deviceId}' does not exist`);
+  const metrics = params.metric && params.metric.length > 0 ? [...new Set(params.metric)] : undefined;
+  const range = { from: isoTime(fromMs), to: isoTime(toMs) };
+  if (params.resolution === 'raw') {
+    // One more than asked tells whether the answer was cut.
+    const points = await deps.telemetry.queryTelemetry({ deviceId, fromMs, toMs, metrics, limit: params.limit + 1 });
+    const truncated = points.length > params.limit;
+    return {
+      deviceId,
+      resolution: 'raw',
+      ...range,
+      samples: presentSamples(truncated ? points.slice(0, params.limit) : points),
+      truncated,
+    };
+  }
+  const rollups = await deps.telemetry.queryRollups({
+    kind: 'device',
+    entityId: deviceId,
+    fromMs,
+    toMs,
+    metrics,
+    bucketMs: BUCKET_MS[params.resolution],
+  });
+  return { deviceId, resolution: params.resolution, ...range, series: groupSeries(rollups, presentDevicePoint) };
+}

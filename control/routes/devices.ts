@@ -1,0 +1,136 @@
+/** /api/v1/devices: registry, provisioning, twins, revocation and telemetry. */
+import type { ControlPlugin } from '../type-provider.ts';
+import { deviceTopic } from '../../protocol/index.ts';
+import { provisionDevice } from '../commands/provision-device.ts';
+import { revokeDevice } from '../commands/revoke-device.ts';
+import { notFound } from '../errors.ts';
+import { isoTime, presentDevices, presentDeviceSummary, presentDeviceTwin } from '../presenters/device.ts';
+import { queryDeviceTelemetry } from '../queries/device-telemetry.ts';
+import { BEARER_SECURITY, IdParamsSchema, errorResponses } from '../schemas/common.ts';
+import {
+  DeviceListQuerySchema,
+  DeviceListSchema,
+  DeviceTwinSchema,
+  ProvisionDeviceBodySchema,
+  ProvisionedDeviceSchema,
+} from '../schemas/devices.ts';
+import { DeviceTelemetrySchema, TelemetryQuerySchema } from '../schemas/history.ts';
+import { Type } from '@sinclair/typebox';
+
+export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
+  app.get(
+    '/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'List devices with presence',
+        security: BEARER_SECURITY,
+        querystring: DeviceListQuerySchema,
+        response: { 200: DeviceListSchema, ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const { siteId, type } = request.query;
+      const devices = deps.registry
+        .listDevices(siteId === undefined ? undefined : { siteId })
+        .filter((d) => type === undefined || d.type === type);
+      const states = deps.twins.listDeviceStates(devices.map((d) => d.id));
+      return { items: presentDevices(devices, states, presentDeviceSummary) };
+    },
+  );
+
+  app.post(
+    '/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Provision a device',
+        description:
+          'Registers a device and returns its MQTT credentials. The secret is shown only in this response. An unknown site is a 404 unless `site` is given, which creates it.',
+        security: BEARER_SECURITY,
+        body: ProvisionDeviceBodySchema,
+        response: { 201: ProvisionedDeviceSchema, ...errorResponses(400, 401, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { device, secret } = provisionDevice(deps, request.body);
+      request.log.info({ deviceId: device.id, siteId: device.siteId, type: device.type }, 'device provisioned');
+      return reply.code(201).send({
+        id: device.id,
+        type: device.type,
+        siteId: device.siteId,
+        createdAt: isoTime(device.createdAtMs),
+        secret,
+        mqtt: {
+          username: device.id,
+          password: secret,
+          clientId: device.id,
+          topics: {
+            telemetry: deviceTopic(device.id, 'telemetry'),
+            status: deviceTopic(device.id, 'status'),
+            commands: deviceTopic(device.id, 'commands'),
+            acks: deviceTopic(device.id, 'acks'),
+          },
+        },
+      });
+    },
+  );
+
+  app.get(
+    '/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'A device and its twin (latest state)',
+        security: BEARER_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: DeviceTwinSchema, ...errorResponses(401, 404) },
+      },
+    },
+    async (request) => {
+      const device = deps.registry.getDevice(request.params.id);
+      if (!device) throw notFound(`device '${request.params.id}' does not exist`);
+      return presentDeviceTwin(device, deps.twins.getDeviceState(device.id));
+    },
+  );
+
+  app.delete(
+    '/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Revoke a device',
+        description:
+          'Marks the device revoked (it cannot connect again) and asks the broker to end its open session. Revoking again answers 409 and repeats the disconnect request.',
+        security: BEARER_SECURITY,
+        params: IdParamsSchema,
+        response: { 204: Type.Null({ description: 'revoked' }), ...errorResponses(401, 404, 409, 502) },
+      },
+    },
+    async (request, reply) => {
+      await revokeDevice(deps, request.params.id);
+      request.log.info({ deviceId: request.params.id }, 'device revoked');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/devices/:id/telemetry',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Telemetry history of a device',
+        description:
+          '`from`/`to` take ISO 8601 or ms since the epoch (default: the last hour). `raw` spans at most 7 days; rollups at most 400 days and 10 000 points per metric.',
+        security: BEARER_SECURITY,
+        params: IdParamsSchema,
+        querystring: TelemetryQuerySchema,
+        response: { 200: DeviceTelemetrySchema, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { resolution = 'raw', limit = 1000, ...range } = request.query;
+      return queryDeviceTelemetry(deps, request.params.id, { ...range, resolution, limit });
+    },
+  );
+};

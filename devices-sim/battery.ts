@@ -1,0 +1,106 @@
+/**
+ * Home battery physics. Pure: a state and a step function, no I/O, no clock.
+ *
+ * Sign convention (protocol): `powerW` is AC power at the battery's
+ * terminals, positive when discharging, negative when charging. Conversion
+ * losses apply each way: charging at P for t stores P·t·η, discharging at P
+ * for t draws P·t/η from the cells.
+ */
+import { HOUR_MS } from './sim-time.ts';
+
+export interface BatteryParams {
+  /** Usable capacity. */
+  capacityWh: number;
+  maxChargeW: number;
+  maxDischargeW: number;
+  /** One-way conversion efficiency in (0, 1]; the round trip is its square. */
+  efficiency: number;
+  /** State of charge kept for backup: the battery never discharges below it. */
+  reservePct: number;
+  /** Steady-state temperature rise per watt of |power| above ambient. */
+  heatingCPerW: number;
+  /** Time constant of the temperature's relaxation towards its steady state. */
+  thermalTimeConstantMs: number;
+}
+
+export interface BatteryState {
+  energyWh: number;
+  /** Power over the last step, after limits. */
+  powerW: number;
+  tempC: number;
+}
+
+export function createBatteryState(params: BatteryParams, socPct: number, tempC: number): BatteryState {
+  const energyWh = (params.capacityWh * Math.min(100, Math.max(0, socPct))) / 100;
+  return { energyWh, powerW: 0, tempC };
+}
+
+/** Energy below which the battery does not discharge. */
+export function reserveEnergyWh(params: BatteryParams): number {
+  return (params.capacityWh * params.reservePct) / 100;
+}
+
+/**
+ * The power the battery can actually deliver for `durationMs` when asked
+ * for `requestedW`: clamped to its power limits, to the energy above the
+ * reserve when discharging and to the room left when charging.
+ */
+export function limitBatteryPower(params: BatteryParams, state: BatteryState, requestedW: number, durationMs: number): number {
+  let powerW = Math.min(params.maxDischargeW, Math.max(-params.maxChargeW, requestedW));
+  const hours = durationMs / HOUR_MS;
+  if (hours <= 0) return powerW;
+  if (powerW > 0) {
+    const availableWh = Math.max(0, state.energyWh - reserveEnergyWh(params));
+    powerW = Math.min(powerW, (availableWh * params.efficiency) / hours);
+  } else if (powerW < 0) {
+    const roomWh = Math.max(0, params.capacityWh - state.energyWh);
+    powerW = Math.max(powerW, -roomWh / params.efficiency / hours);
+  }
+  // No negative zero in the state or on the wire.
+  return powerW === 0 ? 0 : powerW;
+}
+
+/**
+ * Runs the battery at `requestedW` (limited by `limitBatteryPower`) for
+ * `durationMs` with the given ambient temperature, and returns the new state.
+ */
+export function stepBattery(
+  params: BatteryParams,
+  state: BatteryState,
+  requestedW: number,
+  durationMs: number,
+  ambientC: number,
+): BatteryState {
+  if (durationMs <= 0) return state;
+  const powerW = limitBatteryPower(params, state, requestedW, durationMs);
+  const hours = durationMs / HOUR_MS;
+  const cellEnergyDeltaWh = powerW > 0 ? (-powerW * hours) / params.efficiency : -powerW * hours * params.efficiency;
+  const energyWh = Math.min(params.capacityWh, Math.max(0, state.energyWh + cellEnergyDeltaWh));
+  // First-order thermal model, solved exactly over the step so that any step
+  // length gives the same curve.
+  const steadyC = ambientC + params.heatingCPerW * Math.abs(powerW);
+  const decay = Math.exp(-durationMs / params.thermalTimeConstantMs);
+  const tempC = steadyC + (state.tempC - steadyC) * decay;
+  return { energyWh, powerW, tempC };
+}
+
+export function batterySocPct(params: BatteryParams, state: BatteryState): number {
+  return params.capacityWh > 0 ? (100 * state.energyWh) / params.capacityWh : 0;
+}
+
+/** The battery's telemetry, with metric names and units of protocol/metrics.ts. */
+export function readBatteryMetrics(params: BatteryParams, state: BatteryState): Record<string, number> {
+  return {
+    powerW: Math.round(state.powerW),
+    socPct: roundTo(batterySocPct(params, state), 2),
+    energyWh: roundTo(state.energyWh, 1),
+    capacityWh: Math.round(params.capacityWh),
+    tempC: roundTo(state.tempC, 1),
+    reservePct: roundTo(params.reservePct, 1),
+  };
+}
+
+export function roundTo(value: number, decimals: number): number {
+  const factor = 10 ** decimals;
+  return Math.round(value * factor) / factor;
+}

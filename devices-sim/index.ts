@@ -1,0 +1,28 @@
+/** Simulated home energy sites (battery, solar inverter, meter) speaking the platform's MQTT protocol. */
+export {
+  DEFAULT_REGIONS,
+  SITE_DEVICE_TYPES,
+  formatDeviceId,
+  formatSiteId,
+  planFleet,
+  planSiteParams,
+  type FleetPlan,
+  type FleetPlanOptions,
+  type SimDeviceSpec,
+} from './fleet-plan.ts';
+export { MIN_REAL_INTERVAL_MS, startFleet, type Fleet, type FleetOptions, type FleetStats } from './fleet.ts';
+export { SIM_FIRMWARE } from './sim-device.ts';
+export { SimError, type SimErrorCode } from './errors.ts';
+export {
+  SimulatedSite,
+  ambientTempC,
+  createSiteState,
+  readSiteMetrics,
+  stepSite,
+  type ClimateParams,
+  type SiteParams,
+  type SiteState,
+} from './site.ts';
+export type { BatteryParams, BatteryState } from './battery.ts';
+export type { SolarParams, SolarState } from './solar.ts';
+export type { GridParams, LoadParams } from './meter.ts';

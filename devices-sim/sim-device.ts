@@ -1,0 +1,447 @@
+/**
+ * One simulated device: its own MQTT connection and credentials, its
+ * telemetry counter and offline buffer, and (for a battery) the command in
+ * force. It does not own a timer: the fleet's single loop calls
+ * `takeSample` and `checkCommandExpiry`, so thousands of devices cost one
+ * timer.
+ *
+ * Delivery: a sample is handed to MQTT when the device is connected,
+ * otherwise kept in a bounded buffer (oldest dropped first). Samples handed
+ * to MQTT stay "in flight" until the broker acknowledges them (QoS 1) or
+ * they are written (QoS 0); if the connection is dropped first they go back
+ * into the buffer, so a sample can be sent twice but is not lost while the
+ * buffer has room (the platform stores idempotently on device and ts). On
+ * every (re)connect the device publishes its retained status, subscribes to
+ * its commands, and flushes the buffer as `{"samples": [...]}` messages.
+ */
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import {
+  MAX_PACKET_BYTES,
+  MAX_SAMPLES_PER_MESSAGE,
+  deviceTopic,
+  encodeJson,
+  type Ack,
+  type DeviceType,
+} from '../protocol/index.ts';
+import { decideCommand } from './commands.ts';
+import type { SimDeviceSpec } from './fleet-plan.ts';
+import type { SimulatedSite } from './site.ts';
+
+export const SIM_FIRMWARE = 'sim-1.0.0';
+const OFFLINE_STATUS = '{"online":false}';
+/** Room left in a packet for the fixed header and the topic. */
+const PACKET_OVERHEAD_BYTES = 512;
+/** Command ids remembered after they finished, to answer redeliveries without acting twice. */
+const FINISHED_COMMANDS_KEPT = 32;
+/** Acks kept while disconnected, sent on reconnect. */
+const PENDING_ACKS_KEPT = 64;
+
+/** Counters shared by the devices of a fleet; the fleet reads them for `stats()`. */
+export interface FleetCounters {
+  connected: number;
+  /** Samples acknowledged by the broker (QoS 1) or written to the socket (QoS 0). */
+  published: number;
+  /** Samples dropped because a device's buffer was full. */
+  dropped: number;
+  acksSent: number;
+  commandsReceived: number;
+  /** Command payloads without a usable id, which cannot be acknowledged. */
+  commandsIgnored: number;
+  /** Connections lost other than by `setOffline` or `stop`. */
+  connectionsLost: number;
+}
+
+export interface SimDeviceContext {
+  mqttUrl: string;
+  qos: 0 | 1;
+  bufferLimit: number;
+  reconnectPeriodMs: number;
+  connectTimeoutMs: number;
+  keepaliveS: number;
+  counters: FleetCounters;
+  /** Wall clock: telemetry `ts` and command expiry. */
+  clock: () => number;
+  /** Simulated time for a wall-clock instant. */
+  toSimulatedTime: (wallMs: number) => number;
+  logger: Logger;
+}
+
+interface PendingSample {
+  seq: number;
+  json: string;
+}
+
+interface ActiveCommand {
+  id: string;
+  expiresAtMs: number;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+export class SimDevice {
+  readonly id: string;
+  readonly type: DeviceType;
+  readonly site: SimulatedSite;
+  /** Wall-clock time of the next sample; owned by the fleet loop. */
+  nextSampleAtMs = 0;
+
+  private readonly secret: string;
+  private readonly context: SimDeviceContext;
+  private readonly log: Logger;
+  private readonly topics: { telemetry: string; status: string; commands: string; acks: string };
+  private client: MqttClient | null = null;
+  /** Bumped whenever a client is abandoned, so its late callbacks are ignored. */
+  private generation = 0;
+  private isConnected = false;
+  private forcedOffline = false;
+  private stopped = false;
+  private seq = 0;
+  private lastTs = -1;
+  private buffer: PendingSample[] = [];
+  private readonly inFlight = new Map<number, PendingSample[]>();
+  private nextInFlightKey = 0;
+  private activeCommand: ActiveCommand | null = null;
+  private readonly finishedCommands = new Map<string, Ack>();
+  private pendingAcks: Ack[] = [];
+  private onReady: (() => void) | null = null;
+
+  constructor(spec: SimDeviceSpec & { secret: string }, site: SimulatedSite, context: SimDeviceContext) {
+    this.id = spec.id;
+    this.type = spec.type;
+    this.secret = spec.secret;
+    this.site = site;
+    this.context = context;
+    this.log = context.logger.child({ deviceId: spec.id });
+    this.topics = {
+      telemetry: deviceTopic(spec.id, 'telemetry'),
+      status: deviceTopic(spec.id, 'status'),
+      commands: deviceTopic(spec.id, 'commands'),
+      acks: deviceTopic(spec.id, 'acks'),
+    };
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  get bufferedCount(): number {
+    return this.buffer.length;
+  }
+
+  get inFlightCount(): number {
+    let count = 0;
+    for (const samples of this.inFlight.values()) count += samples.length;
+    return count;
+  }
+
+  /** Wall-clock expiry of the command in force, or undefined. */
+  get commandExpiresAtMs(): number | undefined {
+    return this.activeCommand?.expiresAtMs;
+  }
+
+  /**
+   * Connects for the first time. Resolves once the device is connected, has
+   * published its status and is subscribed to its commands; rejects on the
+   * first connection error or after `connectTimeoutMs`, leaving no client.
+   */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const client = this.openClient();
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        client.off('error', fail);
+        this.onReady = null;
+        this.abandonClient();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new Error(`not connected within ${this.context.connectTimeoutMs} ms`)),
+        this.context.connectTimeoutMs,
+      );
+      client.once('error', fail);
+      this.onReady = () => {
+        clearTimeout(timer);
+        client.off('error', fail);
+        resolve();
+      };
+    });
+  }
+
+  /** Takes one sample of the site's current state (the caller has advanced the site) and sends or buffers it. */
+  takeSample(): void {
+    if (this.stopped) return;
+    // Strictly increasing timestamps: the platform stores idempotently on (device, ts).
+    const ts = Math.max(Math.floor(this.context.clock()), this.lastTs + 1);
+    this.lastTs = ts;
+    const sample: PendingSample = {
+      seq: this.seq,
+      json: JSON.stringify({ ts, seq: this.seq, metrics: this.site.readMetrics(this.type) }),
+    };
+    this.seq += 1;
+    if (!this.isConnected) {
+      this.addToBuffer([sample]);
+    } else if (this.buffer.length > 0) {
+      this.addToBuffer([sample]);
+      this.flushBuffer();
+    } else {
+      this.send(sample.json, [sample]);
+    }
+  }
+
+  /** Ends the command in force when its expiry has passed: back to self-consumption, ack `completed`. */
+  checkCommandExpiry(wallNowMs: number): void {
+    const command = this.activeCommand;
+    if (!command || wallNowMs < command.expiresAtMs) return;
+    this.activeCommand = null;
+    const endSimMs = Math.max(this.site.state.timeMs, this.context.toSimulatedTime(command.expiresAtMs));
+    this.site.setSetpoint(null, endSimMs);
+    this.finishCommand({ commandId: command.id, status: 'completed' });
+  }
+
+  /**
+   * `true`: drops the connection without DISCONNECT (the broker publishes the
+   * will) and keeps sampling into the buffer. `false`: reconnects.
+   */
+  setOffline(offline: boolean): void {
+    if (this.stopped || offline === this.forcedOffline) return;
+    this.forcedOffline = offline;
+    if (offline) {
+      this.abandonClient();
+    } else {
+      this.openClient();
+    }
+  }
+
+  /**
+   * Leaves cleanly: publishes the retained offline status, waits for
+   * outstanding acknowledgements, then sends DISCONNECT (so the broker does
+   * not publish the will). Samples still buffered are discarded. A device
+   * that is not connected just stops trying.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const client = this.client;
+    if (!client) return;
+    if (!this.isConnected) {
+      this.abandonClient();
+      return;
+    }
+    try {
+      await withTimeout(client.publishAsync(this.topics.status, OFFLINE_STATUS, { qos: 1, retain: true }), timeoutMs, 'offline status');
+      await withTimeout(client.endAsync(false), timeoutMs, 'disconnect');
+      this.markDisconnected();
+      this.client = null;
+      this.generation += 1;
+    } catch (err) {
+      this.log.warn({ err }, 'clean disconnect failed; closing the connection');
+      this.abandonClient();
+    }
+  }
+
+  private openClient(): MqttClient {
+    const generation = ++this.generation;
+    const options: IClientOptions = {
+      clientId: this.id,
+      username: this.id,
+      password: this.secret,
+      clean: true,
+      protocolVersion: 4,
+      keepalive: this.context.keepaliveS,
+      reconnectPeriod: this.context.reconnectPeriodMs,
+      connectTimeout: this.context.connectTimeoutMs,
+      // The device subscribes itself on every connect, in a fixed order after its status.
+      resubscribe: false,
+      will: { topic: this.topics.status, payload: Buffer.from(OFFLINE_STATUS), qos: 1, retain: true },
+    };
+    const client = connect(this.context.mqttUrl, options);
+    const current = (): boolean => generation === this.generation;
+    client.on('connect', () => {
+      if (current()) this.handleConnect(client);
+    });
+    client.on('close', () => {
+      if (!current() || !this.isConnected) return;
+      this.markDisconnected();
+      if (this.stopped) return;
+      this.context.counters.connectionsLost += 1;
+      this.log.debug('connection lost; MQTT reconnects');
+    });
+    client.on('message', (topic, payload) => {
+      if (current() && topic === this.topics.commands) this.handleCommand(payload);
+    });
+    client.on('error', (err) => {
+      // Connection errors are retried by MQTT.js; the first one fails `start`.
+      if (current()) this.log.debug({ err }, 'MQTT client error');
+    });
+    this.client = client;
+    return client;
+  }
+
+  private handleConnect(client: MqttClient): void {
+    if (!this.isConnected) {
+      this.isConnected = true;
+      this.context.counters.connected += 1;
+    }
+    client.publish(
+      this.topics.status,
+      JSON.stringify({ online: true, firmware: SIM_FIRMWARE, type: this.type }),
+      { qos: 1, retain: true },
+    );
+    client.subscribe(this.topics.commands, { qos: 1 }, (err) => {
+      if (err) {
+        this.log.warn({ err }, 'subscribing to commands failed');
+        return;
+      }
+      const ready = this.onReady;
+      this.onReady = null;
+      ready?.();
+    });
+    const acks = this.pendingAcks;
+    this.pendingAcks = [];
+    for (const ack of acks) this.publishAck(client, ack);
+    this.flushBuffer();
+  }
+
+  private markDisconnected(): void {
+    if (!this.isConnected) return;
+    this.isConnected = false;
+    this.context.counters.connected -= 1;
+  }
+
+  /** Destroys the connection without DISCONNECT and returns in-flight samples to the buffer. */
+  private abandonClient(): void {
+    const client = this.client;
+    this.client = null;
+    this.generation += 1;
+    this.markDisconnected();
+    client?.end(true);
+    const returned: PendingSample[] = [];
+    for (const samples of this.inFlight.values()) returned.push(...samples);
+    this.inFlight.clear();
+    if (returned.length > 0) {
+      this.addToBuffer(returned);
+      this.buffer.sort((a, b) => a.seq - b.seq);
+    }
+  }
+
+  private addToBuffer(samples: readonly PendingSample[]): void {
+    this.buffer.push(...samples);
+    const excess = this.buffer.length - this.context.bufferLimit;
+    if (excess > 0) {
+      this.buffer.splice(0, excess);
+      this.context.counters.dropped += excess;
+    }
+  }
+
+  /** Sends the buffer as `{"samples": [...]}` messages within the protocol's count and size limits. */
+  private flushBuffer(): void {
+    if (this.buffer.length === 0) return;
+    const samples = this.buffer;
+    this.buffer = [];
+    const maxBytes = MAX_PACKET_BYTES - PACKET_OVERHEAD_BYTES;
+    let chunk: PendingSample[] = [];
+    let chunkBytes = 0;
+    const sendChunk = (): void => {
+      this.send(`{"samples":[${chunk.map((sample) => sample.json).join(',')}]}`, chunk);
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (const sample of samples) {
+      const sampleBytes = Buffer.byteLength(sample.json) + 1;
+      if (chunk.length > 0 && (chunk.length >= MAX_SAMPLES_PER_MESSAGE || chunkBytes + sampleBytes + 16 > maxBytes)) sendChunk();
+      chunk.push(sample);
+      chunkBytes += sampleBytes;
+    }
+    if (chunk.length > 0) sendChunk();
+  }
+
+  private send(payload: string, samples: PendingSample[]): void {
+    const client = this.client;
+    if (!client) {
+      this.addToBuffer(samples);
+      return;
+    }
+    const key = this.nextInFlightKey++;
+    this.inFlight.set(key, samples);
+    const generation = this.generation;
+    client.publish(this.topics.telemetry, payload, { qos: this.context.qos }, (err) => {
+      if (generation !== this.generation || !this.inFlight.delete(key)) return;
+      if (err) {
+        if (!this.stopped) this.addToBuffer(samples);
+        return;
+      }
+      this.context.counters.published += samples.length;
+    });
+  }
+
+  private handleCommand(payload: Buffer): void {
+    this.context.counters.commandsReceived += 1;
+    const wallNowMs = this.context.clock();
+    const decision = decideCommand(payload, this.type, wallNowMs);
+    if (decision.kind === 'ignore') {
+      this.context.counters.commandsIgnored += 1;
+      this.log.debug({ reason: decision.reason }, 'command without a usable id ignored');
+      return;
+    }
+    // At-least-once delivery: a redelivered command is answered with the
+    // state it reached and not carried out again.
+    if (this.activeCommand?.id === decision.commandId) {
+      this.sendAck({ commandId: decision.commandId, status: 'accepted' });
+      return;
+    }
+    const finished = this.finishedCommands.get(decision.commandId);
+    if (finished) {
+      this.sendAck(finished);
+      return;
+    }
+    if (decision.kind === 'reject') {
+      this.finishCommand({ commandId: decision.commandId, status: 'rejected', reason: decision.reason });
+      return;
+    }
+    const simNowMs = this.context.toSimulatedTime(wallNowMs);
+    const previous = this.activeCommand;
+    if (previous) this.finishCommand({ commandId: previous.id, status: 'completed', reason: `superseded by ${decision.commandId}` });
+    this.activeCommand = { id: decision.commandId, expiresAtMs: decision.expiresAtMs };
+    this.site.setSetpoint(decision.powerW, Math.max(this.site.state.timeMs, simNowMs));
+    this.sendAck({ commandId: decision.commandId, status: 'accepted' });
+  }
+
+  private finishCommand(ack: Ack): void {
+    this.finishedCommands.set(ack.commandId, ack);
+    if (this.finishedCommands.size > FINISHED_COMMANDS_KEPT) {
+      const oldest = this.finishedCommands.keys().next().value;
+      if (oldest !== undefined) this.finishedCommands.delete(oldest);
+    }
+    this.sendAck(ack);
+  }
+
+  private sendAck(ack: Ack): void {
+    const client = this.client;
+    if (client && this.isConnected) {
+      this.publishAck(client, ack);
+      return;
+    }
+    this.pendingAcks.push(ack);
+    if (this.pendingAcks.length > PENDING_ACKS_KEPT) this.pendingAcks.shift();
+  }
+
+  private publishAck(client: MqttClient, ack: Ack): void {
+    this.context.counters.acksSent += 1;
+    client.publish(this.topics.acks, encodeJson(ack), { qos: 1 });
+  }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks start as real servers
+# and clients. Idempotent: does nothing when they are all present.
+set -euo pipefail
+
+packages=(
+  mosquitto-clients   # mosquitto_pub/sub: a standard MQTT client, used to test the firmware contract
+  mosquitto           # reference broker for the broker benchmark
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all Debian packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The packaged mosquitto service is not wanted: tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
