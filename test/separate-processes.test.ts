@@ -1,0 +1,77 @@
+/**
+ * The parts as separate processes (`vpp broker`, `vpp ingest`, `vpp control`,
+ * `vpp sim`), meeting only at the broker and the SQLite file, as the compose
+ * file runs them: the fleet shows up with full coverage through the MQTT
+ * ingest source, health covers all parts, and revoking a device through the
+ * API disconnects it from a broker in another process.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, eventually, removeDir, tempDataDir } from './support/platform.ts';
+import { freePort, spawnVpp, stopVpp, type VppProcess } from './support/processes.ts';
+
+const SITES = 4;
+
+describe('separate processes', () => {
+  const dataDir = tempDataDir();
+  const running: VppProcess[] = [];
+  afterAll(async () => {
+    for (const p of running.reverse()) await stopVpp(p, 'SIGKILL');
+    removeDir(dataDir);
+  });
+
+  it('run the platform together through the broker and the store', async () => {
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const env = {
+      VPP_DATA_DIR: dataDir,
+      VPP_MQTT_PORT: String(mqttPort),
+      VPP_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
+      VPP_HTTP_PORT: String(httpPort),
+      VPP_ADMIN_TOKEN: ADMIN_TOKEN,
+      VPP_SERVICE_SECRET: 'separate-processes-service-secret',
+      VPP_SIM_SITES: String(SITES),
+      VPP_SIM_SPEED: '60',
+      VPP_LOG_LEVEL: 'info',
+    };
+    const broker = spawnVpp('broker', env);
+    running.push(broker);
+    await broker.waitForOutput(/broker listening/);
+    const ingest = spawnVpp('ingest', env);
+    running.push(ingest);
+    const control = spawnVpp('control', env);
+    running.push(control);
+    await Promise.all([ingest.waitForOutput(/ingest running/), control.waitForOutput(/control API listening/)]);
+    const sim = spawnVpp('sim', env);
+    running.push(sim);
+    await sim.waitForOutput(/simulated fleet connected/);
+
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${httpPort}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const fleet = await eventually(async () => {
+      const body = (await (await api('/api/v1/fleet')).json()) as { fleet: { coverage: { ratio: number; devicesTotal: number } } | null };
+      return body.fleet?.coverage.ratio === 1 ? body.fleet : undefined;
+    }, 30_000, 'full coverage through the MQTT source');
+    expect(fleet.coverage.devicesTotal).toBe(SITES * 3);
+
+    const health = await eventually(async () => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+      return res.status === 200 ? ((await res.json()) as { components: Record<string, { ok: boolean }> }) : undefined;
+    }, 10_000, 'healthy');
+    expect(Object.keys(health.components).sort()).toEqual(['broker', 'pipeline', 'store']);
+
+    const samples = await eventually(async () => {
+      const body = (await (await api('/api/v1/devices/site-0002-solar/telemetry?resolution=raw')).json()) as { samples: unknown[] };
+      return body.samples.length > 0 ? body.samples : undefined;
+    }, 10_000, 'stored telemetry');
+    expect(samples.length).toBeGreaterThan(0);
+
+    // Revoked in control's process, disconnected by the broker's, and shown offline by ingest's.
+    expect((await api('/api/v1/devices/site-0001-meter', { method: 'DELETE' })).status).toBe(204);
+    await eventually(async () => {
+      const res = await api('/api/v1/devices/site-0001-meter');
+      const twin = (await res.json()) as { online?: boolean; revoked?: boolean };
+      return twin.online === false ? twin : undefined;
+    }, 15_000, 'revoked device offline');
+
+    for (const p of [sim, control, ingest, broker]) expect(await stopVpp(p, 'SIGTERM')).toBe(0);
+  });
+});
