@@ -66,13 +66,26 @@ describe('RollupAccumulator', () => {
     expect(acc.close(T0 + 72_000).late).toEqual([]);
   });
 
-  it('treats the minute the process started in as late, so it is recomputed from the store', () => {
+  it('hands the minute the process started in back for repair, with who reported', () => {
     const acc = accumulator(T0 + 30_000);
     acc.add({ device: battery, ts: T0 + 40_000, metrics: { powerW: 1 } });
+    acc.add({ device: solar, ts: T0 + 50_000, metrics: { powerW: 1 } });
     acc.add({ device: battery, ts: T0 + 61_000, metrics: { powerW: 2 } });
-    const { rollups, late } = acc.close(T0 + 130_000);
-    expect(late).toEqual([{ deviceId: 'b1', bucketStartMs: T0 }]);
+    const { rollups, late, repair } = acc.close(T0 + 130_000);
+    expect(late).toEqual([]);
+    expect(repair).toEqual([{ bucketStartMs: T0, devices: [battery, solar] }]);
+    expect(rollups.filter((r) => r.bucketStartMs === T0)).toEqual([]);
     expect(find(rollups, 'device', 'b1', 'powerW')).toMatchObject({ bucketStartMs: T0 + 60_000, mean: 2 });
+  });
+
+  it('aggregates repaired device minutes like live ones', () => {
+    const acc = accumulator();
+    const rows = acc.aggregate(T0, [
+      { device: battery, rollups: rollupsFromSamples(battery, T0, [{ device: battery, ts: T0, metrics: { powerW: 10 } }]) },
+      { device: solar, rollups: rollupsFromSamples(solar, T0, [{ device: solar, ts: T0 + 5, metrics: { powerW: 30 } }]) },
+    ]);
+    expect(find(rows, 'site', 's1', 'batteryPowerW')).toMatchObject({ mean: 10, devicesReporting: 2, devicesTotal: 3 });
+    expect(find(rows, 'fleet', 'fleet', 'solarPowerW')).toMatchObject({ mean: 30 });
   });
 
   it('flushes every open minute when closed with Infinity', () => {
@@ -83,10 +96,11 @@ describe('RollupAccumulator', () => {
     expect(buckets.sort()).toEqual([T0, T0 + 60_000]);
   });
 
-  it('recomputes a device minute from raw samples', () => {
+  it('recomputes a device minute from raw samples, ignoring samples of other minutes', () => {
     const rows = rollupsFromSamples(battery, T0, [
       { device: battery, ts: T0 + 1, metrics: { powerW: 10 } },
       { device: battery, ts: T0 + 2, metrics: { powerW: 20 } },
+      { device: battery, ts: T0 + 60_000, metrics: { powerW: 99 } },
     ]);
     expect(rows).toEqual([
       expect.objectContaining({ kind: 'device', entityId: 'b1', metric: 'powerW', min: 10, max: 20, mean: 15, last: 20, count: 2 }),

@@ -3,16 +3,21 @@
  * site/region/fleet aggregates derived from them when a minute closes.
  *
  * A minute closes `latenessMs` after it ends. Samples that arrive for a minute
- * that has already closed (a device flushing its offline buffer), and every
- * minute up to the one in which the process started, are not accumulated in
- * memory: they are listed as late, and the caller recomputes those device
- * minutes from the raw telemetry in the store, which is complete and correct
- * whatever happened before (restart, redelivery). Aggregates are computed only
- * for minutes closed in memory: a late device is left out of the aggregate of
- * a minute it did not report in on time, and the aggregate's coverage says so.
+ * that has already closed (a device flushing its offline buffer) are not
+ * accumulated: they are listed as late, and the caller recomputes those
+ * device minutes from the raw telemetry in the store, which is complete and
+ * correct whatever happened before (restart, redelivery). A late device is
+ * left out of the aggregate of a minute it did not report in on time, and the
+ * aggregate's coverage says so.
+ *
+ * The minute in which the process started may hold samples committed before
+ * the start, which memory does not have: it is accumulated as usual (to know
+ * who reported), but when it closes it is handed back for repair: the caller
+ * recomputes its device rollups from the store and then asks `aggregate` for
+ * the aggregates.
  */
 import type { DeviceCounts, Rollup } from '../store/types.ts';
-import { AGGREGATED_METRICS, MetricsSum, SUMMED_METRICS } from './aggregate-metrics.ts';
+import { MetricsSum, SUMMED_METRICS } from './aggregate-metrics.ts';
 import type { CommittedSample, DeviceRef } from './types.ts';
 
 export const BUCKET_MS = 60_000;
@@ -41,6 +46,24 @@ export interface LateBucket {
   bucketStartMs: number;
 }
 
+/** A closed minute whose device rollups must be recomputed from the store before aggregating. */
+export interface RepairBucket {
+  bucketStartMs: number;
+  devices: DeviceRef[];
+}
+
+export interface ClosedBuckets {
+  rollups: Rollup[];
+  late: LateBucket[];
+  repair: RepairBucket[];
+}
+
+/** The rollups of one device in one minute, as input to `aggregate`. */
+export interface DeviceMinute {
+  device: DeviceRef;
+  rollups: readonly Rollup[];
+}
+
 export interface RollupAccumulatorOptions {
   startMs: number;
   latenessMs: number;
@@ -54,9 +77,12 @@ export class RollupAccumulator {
   private late = new Map<string, LateBucket>();
   /** Every bucket that ends at or before this instant is closed. */
   private closedThroughMs: number;
+  /** Buckets that start before this instant may hold samples committed before the process started. */
+  private readonly repairBeforeMs: number;
 
   constructor(private readonly options: RollupAccumulatorOptions) {
-    this.closedThroughMs = bucketStartOf(options.startMs) + BUCKET_MS;
+    this.closedThroughMs = bucketStartOf(options.startMs);
+    this.repairBeforeMs = bucketStartOf(options.startMs) + BUCKET_MS;
   }
 
   /** Marks device minutes to recompute from the store (e.g. minutes in flight when the process last stopped). */
@@ -76,26 +102,11 @@ export class RollupAccumulator {
       bucket = { device: sample.device, bucketStartMs, stats: new Map() };
       this.open.set(key, bucket);
     }
-    for (const metric in sample.metrics) {
-      const value = sample.metrics[metric]!;
-      const stat = bucket.stats.get(metric);
-      if (!stat) {
-        bucket.stats.set(metric, { min: value, max: value, sum: value, count: 1, last: value, lastTs: sample.ts });
-        continue;
-      }
-      if (value < stat.min) stat.min = value;
-      if (value > stat.max) stat.max = value;
-      stat.sum += value;
-      stat.count++;
-      if (sample.ts >= stat.lastTs) {
-        stat.last = value;
-        stat.lastTs = sample.ts;
-      }
-    }
+    addSample(bucket, sample);
   }
 
   /** Closes every bucket that ended `latenessMs` before `nowMs` (all of them for Infinity). */
-  close(nowMs: number): { rollups: Rollup[]; late: LateBucket[] } {
+  close(nowMs: number): ClosedBuckets {
     const closeBeforeMs = nowMs === Infinity ? Infinity : bucketStartOf(nowMs - this.options.latenessMs);
     const byBucket = new Map<number, DeviceBucket[]>();
     for (const [key, bucket] of this.open) {
@@ -108,16 +119,23 @@ export class RollupAccumulator {
     if (closeBeforeMs !== Infinity && closeBeforeMs > this.closedThroughMs) this.closedThroughMs = closeBeforeMs;
 
     const rollups: Rollup[] = [];
+    const repair: RepairBucket[] = [];
     for (const [bucketStartMs, buckets] of byBucket) {
-      for (const bucket of buckets) rollups.push(...deviceRollups(bucket));
-      rollups.push(...this.aggregateRollups(bucketStartMs, buckets));
+      if (bucketStartMs < this.repairBeforeMs) {
+        repair.push({ bucketStartMs, devices: buckets.map((b) => b.device) });
+        continue;
+      }
+      const minutes = buckets.map((bucket) => ({ device: bucket.device, rollups: deviceRollups(bucket) }));
+      for (const minute of minutes) rollups.push(...minute.rollups);
+      rollups.push(...this.aggregate(bucketStartMs, minutes));
     }
     const late = [...this.late.values()];
     this.late = new Map();
-    return { rollups, late };
+    return { rollups, late, repair };
   }
 
-  private aggregateRollups(bucketStartMs: number, buckets: readonly DeviceBucket[]): Rollup[] {
+  /** Site, region and fleet rollups of one minute from the device rollups of that minute. */
+  aggregate(bucketStartMs: number, minutes: readonly DeviceMinute[]): Rollup[] {
     interface Entity {
       kind: 'site' | 'region' | 'fleet';
       id: string;
@@ -136,18 +154,16 @@ export class RollupAccumulator {
       }
       return entity;
     };
-    for (const bucket of buckets) {
-      const { device } = bucket;
-      if (Object.keys(AGGREGATED_METRICS[device.type]).length === 0) continue;
+    for (const { device, rollups } of minutes) {
       const min: Record<string, number> = {};
       const max: Record<string, number> = {};
       const mean: Record<string, number> = {};
       const last: Record<string, number> = {};
-      for (const [metric, stat] of bucket.stats) {
-        min[metric] = stat.min;
-        max[metric] = stat.max;
-        mean[metric] = stat.sum / stat.count;
-        last[metric] = stat.last;
+      for (const row of rollups) {
+        min[row.metric] = row.min;
+        max[row.metric] = row.max;
+        mean[row.metric] = row.mean;
+        last[row.metric] = row.last;
       }
       const region = this.options.regionOf(device.siteId);
       const targets = [entityOf('site', device.siteId), entityOf('fleet', 'fleet')];
@@ -185,6 +201,25 @@ export class RollupAccumulator {
   }
 }
 
+function addSample(bucket: DeviceBucket, sample: CommittedSample): void {
+  for (const metric in sample.metrics) {
+    const value = sample.metrics[metric]!;
+    const stat = bucket.stats.get(metric);
+    if (!stat) {
+      bucket.stats.set(metric, { min: value, max: value, sum: value, count: 1, last: value, lastTs: sample.ts });
+      continue;
+    }
+    if (value < stat.min) stat.min = value;
+    if (value > stat.max) stat.max = value;
+    stat.sum += value;
+    stat.count++;
+    if (sample.ts >= stat.lastTs) {
+      stat.last = value;
+      stat.lastTs = sample.ts;
+    }
+  }
+}
+
 function deviceRollups(bucket: DeviceBucket): Rollup[] {
   const rows: Rollup[] = [];
   for (const [metric, stat] of bucket.stats) {
@@ -205,14 +240,11 @@ function deviceRollups(bucket: DeviceBucket): Rollup[] {
   return rows;
 }
 
-/** Device rollups of one minute computed from its raw samples (for late buckets). */
+/** Device rollups of one minute computed from its raw samples (for late and repaired minutes). */
 export function rollupsFromSamples(device: DeviceRef, bucketStartMs: number, samples: readonly CommittedSample[]): Rollup[] {
-  const accumulator = new RollupAccumulator({
-    startMs: -Infinity,
-    latenessMs: 0,
-    regionOf: () => undefined,
-    deviceCounts: () => ({ fleet: 0, bySite: new Map(), byRegion: new Map() }),
-  });
-  for (const sample of samples) accumulator.add(sample);
-  return accumulator.close(Infinity).rollups.filter((r) => r.kind === 'device' && r.bucketStartMs === bucketStartMs);
+  const bucket: DeviceBucket = { device, bucketStartMs, stats: new Map() };
+  for (const sample of samples) {
+    if (bucketStartOf(sample.ts) === bucketStartMs) addSample(bucket, sample);
+  }
+  return deviceRollups(bucket);
 }
