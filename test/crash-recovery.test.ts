@@ -22,7 +22,7 @@ describe('crash recovery', () => {
     removeDir(dataDir);
   });
 
-  it('loses no acknowledged message when the process is killed mid-stream', async () => {
+  it("loses no acknowledged message when the process is killed mid-stream", { timeout: 120_000 }, async () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const env = {
       VPP_DATA_DIR: dataDir,

@@ -19,7 +19,7 @@ describe('separate processes', () => {
     removeDir(dataDir);
   });
 
-  it('run the platform together through the broker and the store', async () => {
+  it('run the platform together through the broker and the store', { timeout: 120_000 }, async () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const env = {
       VPP_DATA_DIR: dataDir,
