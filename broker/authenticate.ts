@@ -17,7 +17,7 @@
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import { isValidDeviceId } from '../protocol/index.ts';
-import { verifySecret } from './credentials.ts';
+import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
 import type { MutableBrokerCounters } from './counters.ts';
 import { mayPublish, type Identity } from './policy.ts';
 
@@ -36,6 +36,8 @@ type RefusalReason =
   | 'server-error';
 
 type ConnackRefusalCode = 2 | 3 | 4 | 5;
+
+const UNKNOWN_DEVICE_HASH = hashSecret(generateSecret());
 
 const REFUSALS: Record<RefusalReason, { returnCode: ConnackRefusalCode; counter: keyof MutableBrokerCounters }> = {
   'missing-credentials': { returnCode: 4, counter: 'connectionsRefusedMissingCredentials' },
@@ -121,7 +123,11 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
       return { kind: 'service', account: username };
     }
     const deviceHash = isValidDeviceId(username) ? credentials.getActiveSecretHash(username) : undefined;
-    if (deviceHash === undefined) return 'unknown-device';
+    if (deviceHash === undefined) {
+      // Same work as for a known device, so response time does not tell which ids exist.
+      verifySecret(secret, UNKNOWN_DEVICE_HASH);
+      return 'unknown-device';
+    }
     if (!verifySecret(secret, deviceHash)) return 'bad-secret';
     if (clientId !== username || connectedIdentity(clientId)?.kind === 'service') return 'client-id-rejected';
     return { kind: 'device', deviceId: username };

@@ -44,21 +44,29 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
     }
     counters.publishesReceived += 1;
     const identity = identities.get(client);
-    if (identity === undefined || !mayPublish(identity, packet.topic)) {
-      counters.unauthorizedPublishes += 1;
-      logger.warn({ clientId: client.id, topic: packet.topic }, 'publish not authorized; closing connection');
-      callback(new BrokerError('publish-not-authorized', `client ${client.id} may not publish on ${packet.topic}`));
+    if (identity?.kind === 'device') {
+      const channel = devicePublishChannel(identity.deviceId, packet.topic);
+      if (channel === undefined) {
+        refusePublish(client, packet, callback);
+      } else if (tap !== undefined && (channel === 'telemetry' || channel === 'status')) {
+        handOverToTap(tap, toTappedPublish(identity.deviceId, channel, packet, false), client, flow, counters, callback);
+      } else {
+        callback(null);
+      }
       return;
     }
-    if (identity.kind === 'device' && tap !== undefined) {
-      const tapped = toTappedPublish(identity.deviceId, packet, false);
-      if (tapped !== undefined) {
-        handOverToTap(tap, tapped, client, flow, counters, callback);
-        return;
-      }
+    if (identity === undefined || !mayServiceUse(packet.topic)) {
+      refusePublish(client, packet, callback);
+      return;
     }
     callback(null);
   };
+
+  function refusePublish(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    counters.unauthorizedPublishes += 1;
+    logger.warn({ clientId: client.id, topic: packet.topic }, 'publish not authorized; closing connection');
+    callback(new BrokerError('publish-not-authorized', `client ${client.id} may not publish on ${packet.topic}`));
+  }
 
   function authorizeWill(
     client: Client | null,
@@ -73,12 +81,13 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       callback(new BrokerError('publish-not-authorized', `will on ${will.topic} not authorized`));
       return;
     }
-    const tapped = identity.kind === 'device' && tap !== undefined ? toTappedPublish(identity.deviceId, will, true) : undefined;
-    if (tap === undefined || tapped === undefined) {
+    const channel = identity.kind === 'device' ? devicePublishChannel(identity.deviceId, will.topic) : undefined;
+    if (tap === undefined || identity.kind !== 'device' || (channel !== 'telemetry' && channel !== 'status')) {
       counters.willsPublished += 1;
       callback(null);
       return;
     }
+    const tapped = toTappedPublish(identity.deviceId, channel, will, true);
     handOverToTap(tap, tapped, null, flow, counters, () => {
       // Published even when the tap refused it: see BrokerTap.
       counters.willsPublished += 1;
@@ -86,9 +95,12 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
     });
   }
 
-  function toTappedPublish(deviceId: string, packet: PublishPacket, isWill: boolean): TappedPublish | undefined {
-    const channel = devicePublishChannel(deviceId, packet.topic);
-    if (channel !== 'telemetry' && channel !== 'status') return undefined;
+  function toTappedPublish(
+    deviceId: string,
+    channel: TappedPublish['channel'],
+    packet: PublishPacket,
+    isWill: boolean,
+  ): TappedPublish {
     return {
       deviceId,
       topic: packet.topic,

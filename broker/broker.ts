@@ -15,7 +15,7 @@ import { guardPacketSize } from './packet-size-guard.ts';
 import type { Identity } from './policy.ts';
 import { listenForRevocations } from './revocations.ts';
 import { gateReads, type ReadGate } from './read-gate.ts';
-import { listenTcp } from './server.ts';
+import { listenTcp, type TcpListener } from './server.ts';
 import type { BrokerTap } from './tap.ts';
 import { DEFAULT_TAP_WINDOW, TapFlowControl, type TapWindow } from './tap-flow-control.ts';
 
@@ -131,7 +131,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
   await listenForRevocations(aedes, disconnectDevice, counters, logger);
 
-  let listener;
+  let listener: TcpListener;
   try {
     listener = await listenTcp(options.host, options.port, (socket) => {
       counters.socketsOpened += 1;

@@ -3,8 +3,7 @@ export type BrokerErrorCode =
   | 'invalid-options'
   | 'listen-failed'
   | 'publish-not-authorized'
-  | 'tap-refused'
-  | 'oversized-packet';
+  | 'tap-refused';
 
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode;

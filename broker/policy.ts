@@ -6,22 +6,17 @@
  *   topics and subscribes only to its own `commands` topic, by exact name.
  * - A service account may publish and subscribe anywhere under `vpp/v1/`.
  */
-import {
-  DEVICE_PUBLISH_CHANNELS,
-  TOPIC_ROOT,
-  deviceTopic,
-  parseDeviceTopic,
-  type DeviceChannel,
-} from '../protocol/index.ts';
+import { DEVICE_PUBLISH_CHANNELS, TOPIC_ROOT, deviceTopic, type DeviceChannel } from '../protocol/index.ts';
 
 /** Who a connection authenticated as. */
 export type Identity = { kind: 'device'; deviceId: string } | { kind: 'service'; account: string };
 
 /** The channel of `topic` when `deviceId` may publish there, else undefined. */
 export function devicePublishChannel(deviceId: string, topic: string): DeviceChannel | undefined {
-  const parsed = parseDeviceTopic(topic);
-  if (parsed === undefined || parsed.deviceId !== deviceId) return undefined;
-  return DEVICE_PUBLISH_CHANNELS.includes(parsed.channel) ? parsed.channel : undefined;
+  for (const channel of DEVICE_PUBLISH_CHANNELS) {
+    if (topic === deviceTopic(deviceId, channel)) return channel;
+  }
+  return undefined;
 }
 
 export function mayDeviceSubscribe(deviceId: string, filter: string): boolean {

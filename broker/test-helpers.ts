@@ -4,6 +4,7 @@
  * each test, and event waits with timeouts.
  */
 import type { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import mqtt, { ErrorWithSubackPacket, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { generateSecret, hashSecret } from './credentials.ts';
@@ -59,13 +60,18 @@ export async function startTestBed(options: Partial<BrokerOptions> = {}): Promis
   const connect = async (clientOptions: IClientOptions): Promise<MqttClient> => {
     const client = mqtt.connect(broker.url, {
       reconnectPeriod: 0,
-      connectTimeout: 5_000,
+      connectTimeout: 10_000,
       protocolVersion: 4,
       ...clientOptions,
     });
     clients.push(client);
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
+      client.once('connect', () => {
+        // Without this, Nagle's algorithm holds a small packet back until the
+        // broker ACKs the previous one, which tests that hold PUBACKs notice.
+        if (client.stream instanceof Socket) client.stream.setNoDelay(true);
+        resolve();
+      });
       client.once('error', reject);
       client.once('close', () => reject(new Error('connection closed before CONNACK')));
     });
@@ -96,7 +102,7 @@ export async function startTestBed(options: Partial<BrokerOptions> = {}): Promis
 export function nextEvent<T extends unknown[] = unknown[]>(
   source: EventEmitter | MqttClient,
   event: string,
-  timeoutMs = 5_000,
+  timeoutMs = 10_000,
 ): Promise<T> {
   // MqttClient's typed emitter narrows event names; the runtime object is a Node EventEmitter.
   const emitter = source as EventEmitter;
@@ -114,7 +120,7 @@ export function nextEvent<T extends unknown[] = unknown[]>(
 }
 
 /** Waits until `condition` holds, checking every few milliseconds; rejects after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);

@@ -10,18 +10,9 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { startBroker, generateSecret, hashSecret, type Broker, type BrokerTap } from '../broker/index.ts';
-import { buildControlApp, createLiveView, type HealthReport } from '../control/index.ts';
+import { buildControlApp, createLiveView, createMqttRevocations, feedLiveView, type HealthReport } from '../control/index.ts';
 import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type Ingest } from '../ingest/index.ts';
-import {
-  AGGREGATES_FILTER,
-  encodeJson,
-  REVOCATIONS_TOPIC,
-  SERVICE_HEALTH_FILTER,
-  ServiceHealthCheck,
-  parseJson,
-  type ServiceHealth,
-} from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -145,16 +136,7 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
   const { config, store, serviceSecret, clock, logger } = platform;
   const client = await connectService(mqttUrl, 'vpp-control', serviceSecret, `vpp-control-${process.pid}`);
   const live = createLiveView();
-  const heartbeats = new Map<string, ServiceHealth>();
-  client.on('message', (topic, payload) => {
-    if (topic.startsWith('vpp/v1/platform/health/')) {
-      const parsed = parseJson(payload);
-      if (parsed.ok && ServiceHealthCheck.Check(parsed.value)) heartbeats.set(parsed.value.service, parsed.value);
-      return;
-    }
-    live.apply(topic, payload);
-  });
-  await client.subscribeAsync({ [AGGREGATES_FILTER]: { qos: 0 }, [SERVICE_HEALTH_FILTER]: { qos: 0 } });
+  const stopFeeding = await feedLiveView(client, live);
 
   const app = await buildControlApp({
     registry: store,
@@ -162,14 +144,10 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
     twins: store,
     deadLetters: store,
     live,
-    revocations: {
-      async revokeDevice(deviceId) {
-        await client.publishAsync(REVOCATIONS_TOPIC, encodeJson({ deviceId }), { qos: 1 });
-      },
-    },
+    revocations: createMqttRevocations(client),
     health: {
       async check(): Promise<HealthReport> {
-        const ingest = heartbeats.get('ingest');
+        const ingest = live.getServiceHealth('ingest');
         const pipelineOk = ingest !== undefined && ingest.ok && clock() - ingest.ts < HEARTBEAT_GRACE_MS;
         let storeOk = true;
         let storeDetail: string | undefined;
@@ -191,7 +169,7 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
     },
     adminToken: platform.adminToken,
     clock,
-    logger: logger.child({ component: 'control' }),
+    logger,
   });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
@@ -200,6 +178,7 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
     url: `http://${config.host}:${port}`,
     async stop() {
       await app.close();
+      await stopFeeding();
       await client.endAsync();
     },
   };
@@ -232,7 +211,8 @@ export async function startSimService(platform: Platform, mqttUrl: string): Prom
     speed: config.sim.speed,
     telemetryIntervalMs: config.sim.telemetryIntervalMs,
     qos: config.sim.qos,
-    logger: logger.child({ component: 'sim' }),
+    sites: plan.sites,
+    logger,
   });
   return { fleet, devices: devices.length, stop: () => fleet.stop() };
 }

@@ -76,8 +76,10 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
       const counters = new IngestCounters();
       const source = createBrokerTapSource(counters);
       const broker = await startBrokerService(platform, source.tap);
-      services.push({ stop: () => broker.close() });
-      services.push(await startIngestService(platform, broker.url, { counters, source }));
+      const ingest = await startIngestService(platform, broker.url, { counters, source });
+      // Stopped in reverse: the broker closes before ingest, so that the wills
+      // of devices still connected go through the tap and are committed.
+      services.push(ingest, { stop: () => broker.close() });
       const control = await startControlService(platform, broker.url);
       services.push(control);
       let simDevices = 0;

@@ -1,17 +1,12 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildControlApp } from './app.ts';
+import { toErrorReply } from './plugins/errors.ts';
 import { T0 } from './test-fixtures.ts';
-import { AUTH, startControlTest, type ControlTest } from './test-helper.ts';
+import { AUTH, useControlTest } from './test-helper.ts';
 
-let t: ControlTest;
-beforeEach(async () => {
-  t = await startControlTest();
-});
-afterEach(async () => {
-  await t.close();
-});
+const t = useControlTest();
 
 interface OpenApiOperation {
   security?: Array<Record<string, string[]>>;
@@ -94,12 +89,21 @@ describe('errors', () => {
     expect(response.json()).toEqual({ code: 'not-found', message: 'no route GET /nothing-here' });
   });
 
-  it('answers an unexpected failure with a bare 500 that leaks nothing', async () => {
-    // A closed database makes every registry call throw, as a broken disk would.
+  it('answers a store that is down with 503 and the store error code, nothing more', async () => {
+    // A closed database makes every call fail, as a lost disk would.
     await t.store.close();
     const response = await t.request({ method: 'GET', url: '/api/v1/sites' });
-    expect(response.statusCode).toBe(500);
-    expect(response.json()).toEqual({ code: 'internal', message: 'internal error; see the server log' });
+    expect(response.statusCode).toBe(503);
+    expect(Object.keys(response.json()).sort()).toEqual(['code', 'message']);
+    expect(response.json().code).toBe('unavailable');
+    expect(response.body).not.toMatch(/\bat .*:\d+:\d+/);
+  });
+
+  it('turns an unexpected error into a bare 500 and keeps client errors of fastify', () => {
+    const unexpected = toErrorReply(Object.assign(new TypeError('secret internals'), { stack: 'TypeError at x.ts:1:1' }));
+    expect(unexpected).toEqual({ status: 500, body: { code: 'internal', message: 'internal error; see the server log' }, unexpected: true });
+    const tooLarge = toErrorReply(Object.assign(new Error('Request body is too large'), { statusCode: 413 }));
+    expect(tooLarge).toEqual({ status: 413, body: { code: 'payload-too-large', message: 'Request body is too large' }, unexpected: false });
   });
 });
 
@@ -143,5 +147,30 @@ describe('buildControlApp', () => {
       logger: pino({ level: 'silent' }),
     };
     await expect(buildControlApp({ ...deps, adminToken: 'short' })).rejects.toThrow(/adminToken: must be at least 16 characters/);
+  });
+});
+
+describe('GET /healthz', () => {
+  it('answers 200 without a token when every component is healthy', async () => {
+    t.health.report = { ok: true, components: { broker: { ok: true }, pipeline: { ok: true }, store: { ok: true, detail: 'wal' } } };
+    const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(t.health.report);
+  });
+
+  it('answers 503 with the same body when a component is unhealthy', async () => {
+    t.health.report = { ok: false, components: { broker: { ok: true }, pipeline: { ok: false, detail: 'no heartbeat for 30 s' } } };
+    const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual(t.health.report);
+  });
+
+  it('answers 503 when the check itself fails', async () => {
+    t.health.report = () => {
+      throw new Error('store closed');
+    };
+    const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ ok: false, components: { health: { ok: false, detail: 'health check failed: store closed' } } });
   });
 });

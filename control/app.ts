@@ -17,7 +17,11 @@ import type { TypeBoxTypeProvider } from './type-provider.ts';
 /** Largest request body; provisioning and site bodies are a few hundred bytes. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
-/** Builds the app (not listening). Throws when the admin token is too short. */
+/**
+ * Builds the app, neither ready nor listening: the caller may register more
+ * plugins (a dashboard, a stream) before `listen` or `inject` makes it ready.
+ * Throws when the admin token is too short.
+ */
 export async function buildControlApp(deps: ControlDeps): Promise<FastifyInstance> {
   // Fail at boot, not at the first request.
   createBearerAuthorizer(deps.adminToken);
@@ -36,6 +40,5 @@ export async function buildControlApp(deps: ControlDeps): Promise<FastifyInstanc
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   await app.register(healthRoutes, { deps });
   await app.register(apiRoutes, { deps, prefix: API_PREFIX });
-  await app.ready();
   return base;
 }

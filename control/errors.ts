@@ -14,7 +14,9 @@ export type ControlErrorCode =
   | 'unsupported-media-type'
   | 'revocation-not-delivered'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  /** Raised at boot only (bad ControlDeps), never sent to a client. */
+  | 'invalid-config';
 
 const STATUS_BY_CODE: Record<ControlErrorCode, number> = {
   'bad-request': 400,
@@ -26,6 +28,7 @@ const STATUS_BY_CODE: Record<ControlErrorCode, number> = {
   'revocation-not-delivered': 502,
   unavailable: 503,
   internal: 500,
+  'invalid-config': 500,
 };
 
 /** An error whose message is meant for the operator calling the API. */

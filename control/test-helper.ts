@@ -1,14 +1,17 @@
 /**
- * Builds the control app for tests on a real SQLite store in a temp dir,
- * with a live view fed through apply(), a health check the test decides,
- * a revocation recorder and a settable clock.
+ * The control app for tests: built once per test file (building compiles
+ * every schema, which is most of a test's cost), on a fresh real SQLite
+ * store, live view, health answer, revocation recorder and clock per test.
+ * The app holds forwarding objects that call whatever the current test's
+ * store and live view are, so each test starts from empty state.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
-import { openSqliteStore } from '../store/index.ts';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import { buildControlApp } from './app.ts';
 import type { HealthReport } from './deps.ts';
 import { createLiveView, type FeedableLiveView } from './live-view.ts';
@@ -19,7 +22,8 @@ export const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 export interface ControlTest {
   app: FastifyInstance;
-  store: ReturnType<typeof openSqliteStore>;
+  /** This test's store; closed after the test. */
+  store: SqliteStore;
   live: FeedableLiveView;
   /** What the next health check answers; a function to make it throw. */
   health: { report: HealthReport | (() => never) };
@@ -27,52 +31,76 @@ export interface ControlTest {
   clock: { nowMs: number };
   /** Injects with the admin token. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
-  close(): Promise<void>;
 }
 
-export async function startControlTest(): Promise<ControlTest> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-control-'));
-  const store = openSqliteStore({ file: path.join(dir, 'vpp.db') });
-  const live = createLiveView();
-  const health: ControlTest['health'] = { report: { ok: true, components: { store: { ok: true } } } };
-  const revocations: ControlTest['revocations'] = { calls: [], fail: null };
-  const clock = { nowMs: T0 };
-  const app = await buildControlApp({
-    registry: store,
-    telemetry: store,
-    twins: store,
-    deadLetters: store,
-    live,
-    revocations: {
-      async revokeDevice(deviceId) {
-        revocations.calls.push(deviceId);
-        if (revocations.fail) throw revocations.fail;
-      },
+/** Calls through to whatever `current()` returns at call time. */
+function forwardTo<T extends object>(current: () => T): T {
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const target = current();
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
     },
-    health: {
-      async check() {
-        const report = health.report;
-        return typeof report === 'function' ? report() : report;
-      },
-    },
-    adminToken: ADMIN_TOKEN,
-    clock: () => clock.nowMs,
-    logger: pino({ level: 'silent' }),
   });
-  return {
-    app,
-    store,
-    live,
-    health,
-    revocations,
-    clock,
-    request: (options) => app.inject({ ...options, headers: { ...AUTH, ...options.headers } }),
-    async close() {
-      await app.close();
-      await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+}
+
+/** Registers the vitest hooks of a control test file and returns its state, refreshed before each test. */
+export function useControlTest(): ControlTest {
+  let dir = '';
+  let testCount = 0;
+  const t = {
+    health: { report: { ok: true, components: {} } },
+    revocations: { calls: [], fail: null },
+    clock: { nowMs: T0 },
+    request: (options: InjectOptions) => t.app.inject({ ...options, headers: { ...AUTH, ...options.headers } }),
+  } as unknown as ControlTest;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-control-'));
+    const store = forwardTo(() => t.store);
+    t.app = await buildControlApp({
+      registry: store,
+      telemetry: store,
+      twins: store,
+      deadLetters: store,
+      live: forwardTo(() => t.live),
+      revocations: {
+        async revokeDevice(deviceId) {
+          t.revocations.calls.push(deviceId);
+          if (t.revocations.fail) throw t.revocations.fail;
+        },
+      },
+      health: {
+        async check() {
+          const report = t.health.report;
+          return typeof report === 'function' ? report() : report;
+        },
+      },
+      adminToken: ADMIN_TOKEN,
+      clock: () => t.clock.nowMs,
+      logger: pino({ level: 'silent' }),
+    });
+  });
+
+  beforeEach(() => {
+    t.store = openSqliteStore({ file: path.join(dir, `test-${++testCount}.db`) });
+    t.live = createLiveView();
+    t.health.report = { ok: true, components: { store: { ok: true } } };
+    t.revocations.calls = [];
+    t.revocations.fail = null;
+    t.clock.nowMs = T0;
+  });
+
+  afterEach(async () => {
+    await t.store.close();
+  });
+
+  afterAll(async () => {
+    await t.app?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  return t;
 }
 
 /** Creates a site and provisions devices through the API; returns their ids and secrets. */

@@ -60,7 +60,7 @@ class Recorder {
   waitFor(description: string, condition: () => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        let done = false;
+        let done: boolean;
         try {
           done = condition();
         } catch (err) {
@@ -208,7 +208,6 @@ describe('startFleet against a real broker', () => {
     await recorder.waitFor('live samples', () => recorder.of(deviceId, 'telemetry').length >= 3);
 
     running.setOffline(deviceId, true);
-    const liveBefore = recorder.telemetryOf(deviceId).flatMap(samplesOf);
     await recorder.waitFor('the will', () => recorder.of(deviceId, 'status').some((m) => statusOf(m).online === false));
     expect(running.stats().connected).toBe(5);
     await poll('samples in the buffer', () => running.stats().buffered >= 5);
@@ -234,6 +233,8 @@ describe('startFleet against a real broker', () => {
     const seqs = new Set(all.flatMap(samplesOf).map((s) => s.seq));
     const maxSeq = Math.max(...seqs);
     for (let seq = 0; seq <= maxSeq; seq++) expect(seqs.has(seq), `seq ${seq}`).toBe(true);
+    const liveBefore = all.slice(0, countBefore).flatMap(samplesOf);
+    expect(liveBefore.every((s) => s.seq < batch.at(-1)!.seq)).toBe(true);
     expect(batch[0]!.seq).toBeLessThanOrEqual(liveBefore.at(-1)!.seq + 1);
     const afterBatch = all.slice(all.indexOf(batches[0]!) + 1).flatMap(samplesOf);
     expect(afterBatch[0]!.seq).toBe(batch.at(-1)!.seq + 1);
@@ -243,6 +244,7 @@ describe('startFleet against a real broker', () => {
     }
     expect(running.stats().buffered).toBe(0);
     expect(running.stats().connected).toBe(6);
+    expect(() => running.setOffline('no-such-device', true)).toThrow(SimError);
   });
 
   it('accepts setPower, follows it, and completes it at expiry; rejects an expired command', async () => {
@@ -292,5 +294,12 @@ describe('startFleet against a real broker', () => {
     expect((failure as SimError).code).toBe('connect-failed');
     expect((failure as SimError).message).toContain('1 of 6 devices failed to connect: site-0001-meter');
     await poll('every connection closed', () => broker.connectedClients === 0);
+  });
+
+  it('reports every invalid option at once, before connecting anything', async () => {
+    const twice = [devices[0]!, devices[0]!];
+    const failure = startFleet({ mqttUrl, devices: twice, seed: 7, speed: 0, telemetryIntervalMs: -1, logger });
+    await expect(failure).rejects.toMatchObject({ code: 'invalid-options', message: expect.stringMatching(/speed.*telemetryIntervalMs.*listed twice/) });
+    expect(broker.connectedClients).toBe(0);
   });
 });

@@ -90,7 +90,13 @@ export interface Fleet {
 export const MIN_REAL_INTERVAL_MS = 5;
 /** The loop wakes at least this often, to end expired commands on time. */
 const MAX_LOOP_SLEEP_MS = 250;
-const MIN_LOOP_SLEEP_MS = 1;
+/**
+ * Shortest sleep of the loop is a quarter of the interval, within these
+ * bounds: each pass visits every device, so a fleet whose first samples are
+ * spread over the interval is served in a few passes per interval rather
+ * than one pass per device.
+ */
+const MIN_LOOP_SLEEP_BOUNDS_MS = { lower: 1, upper: 20 } as const;
 const STOP_TIMEOUT_MS = 5_000;
 const MAX_FAILURES_LISTED = 10;
 
@@ -110,6 +116,10 @@ function validateOptions(options: FleetOptions): void {
   if (options.qos !== undefined && options.qos !== 0 && options.qos !== 1) problems.push(`qos must be 0 or 1, got ${String(options.qos)}`);
   if (options.bufferLimit !== undefined && !(Number.isInteger(options.bufferLimit) && options.bufferLimit >= 0)) {
     problems.push(`bufferLimit must be a non-negative integer, got ${options.bufferLimit}`);
+  }
+  for (const name of ['connectTimeoutMs', 'connectConcurrency'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) problems.push(`${name} must be a positive integer, got ${value}`);
   }
   const ids = new Set<string>();
   for (const device of options.devices) {
@@ -209,6 +219,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     device.nextSampleAtMs = loopStartMs + offset * realIntervalMs;
   }
 
+  const minLoopSleepMs = Math.min(MIN_LOOP_SLEEP_BOUNDS_MS.upper, Math.max(MIN_LOOP_SLEEP_BOUNDS_MS.lower, realIntervalMs / 4));
   let timer: NodeJS.Timeout | undefined;
   let running = true;
   const runLoop = (): void => {
@@ -233,7 +244,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       }
       wakeAtMs = Math.min(wakeAtMs, device.nextSampleAtMs, device.commandExpiresAtMs ?? Infinity);
     }
-    timer = setTimeout(runLoop, Math.max(MIN_LOOP_SLEEP_MS, wakeAtMs - clock()));
+    timer = setTimeout(runLoop, Math.max(minLoopSleepMs, wakeAtMs - clock()));
   };
   runLoop();
   log.info({ devices: devices.size, sites: sites.size, speed: options.speed, realIntervalMs }, 'fleet started');

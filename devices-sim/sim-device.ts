@@ -16,22 +16,14 @@
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import {
-  MAX_PACKET_BYTES,
-  MAX_SAMPLES_PER_MESSAGE,
-  deviceTopic,
-  encodeJson,
-  type Ack,
-  type DeviceType,
-} from '../protocol/index.ts';
+import { deviceTopic, encodeJson, type Ack, type DeviceType } from '../protocol/index.ts';
+import { encodeBatch, splitIntoBatches, type EncodedSample } from './batches.ts';
 import { decideCommand } from './commands.ts';
 import type { SimDeviceSpec } from './fleet-plan.ts';
 import type { SimulatedSite } from './site.ts';
 
 export const SIM_FIRMWARE = 'sim-1.0.0';
 const OFFLINE_STATUS = '{"online":false}';
-/** Room left in a packet for the fixed header and the topic. */
-const PACKET_OVERHEAD_BYTES = 512;
 /** Command ids remembered after they finished, to answer redeliveries without acting twice. */
 const FINISHED_COMMANDS_KEPT = 32;
 /** Acks kept while disconnected, sent on reconnect. */
@@ -67,10 +59,7 @@ export interface SimDeviceContext {
   logger: Logger;
 }
 
-interface PendingSample {
-  seq: number;
-  json: string;
-}
+type PendingSample = EncodedSample;
 
 interface ActiveCommand {
   id: string;
@@ -353,21 +342,7 @@ export class SimDevice {
     if (this.buffer.length === 0) return;
     const samples = this.buffer;
     this.buffer = [];
-    const maxBytes = MAX_PACKET_BYTES - PACKET_OVERHEAD_BYTES;
-    let chunk: PendingSample[] = [];
-    let chunkBytes = 0;
-    const sendChunk = (): void => {
-      this.send(`{"samples":[${chunk.map((sample) => sample.json).join(',')}]}`, chunk);
-      chunk = [];
-      chunkBytes = 0;
-    };
-    for (const sample of samples) {
-      const sampleBytes = Buffer.byteLength(sample.json) + 1;
-      if (chunk.length > 0 && (chunk.length >= MAX_SAMPLES_PER_MESSAGE || chunkBytes + sampleBytes + 16 > maxBytes)) sendChunk();
-      chunk.push(sample);
-      chunkBytes += sampleBytes;
-    }
-    if (chunk.length > 0) sendChunk();
+    for (const batch of splitIntoBatches(samples)) this.send(encodeBatch(batch), batch);
   }
 
   private send(payload: string, samples: PendingSample[]): void {

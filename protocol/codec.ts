@@ -8,7 +8,8 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import {
   AckCheck,
   StatusCheck,
-  TelemetryPayloadCheck,
+  TelemetryBatchCheck,
+  TelemetrySampleCheck,
   CommandCheck,
   type Ack,
   type Command,
@@ -47,8 +48,18 @@ function decodeWith<S extends TSchema>(check: TypeCheck<S>) {
   };
 }
 
-export const decodeTelemetry: (payload: Buffer | Uint8Array | string) => Decoded<TelemetryPayload> =
-  decodeWith(TelemetryPayloadCheck);
+/**
+ * A telemetry payload is a sample or a `samples` batch; checking against the
+ * one it claims to be gives a reason that names the field, where the union
+ * would only say that neither matched.
+ */
+export function decodeTelemetry(payload: Buffer | Uint8Array | string): Decoded<TelemetryPayload> {
+  const parsed = parseJson(payload);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  const isBatch = typeof value === 'object' && value !== null && 'samples' in value;
+  return isBatch ? checkSchema(TelemetryBatchCheck, value) : checkSchema(TelemetrySampleCheck, value);
+}
 export const decodeStatus: (payload: Buffer | Uint8Array | string) => Decoded<Status> = decodeWith(StatusCheck);
 export const decodeCommand: (payload: Buffer | Uint8Array | string) => Decoded<Command> = decodeWith(CommandCheck);
 export const decodeAck: (payload: Buffer | Uint8Array | string) => Decoded<Ack> = decodeWith(AckCheck);

@@ -3,9 +3,13 @@
  * gives the JSON Schema (documented in README.md), the static type and a
  * compiled validator.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MAX_METRICS_PER_SAMPLE, METRIC_NAME_PATTERN } from './metrics.ts';
+
+// TypeBox checks string formats only through its registry; command ids are UUIDs.
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (value) => UUID_PATTERN.test(value));
 
 /** Largest MQTT packet the broker accepts, in bytes. */
 export const MAX_PACKET_BYTES = 256 * 1024;
@@ -19,6 +23,8 @@ export const TelemetrySampleSchema = Type.Object(
     metrics: Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), Type.Number(), {
       minProperties: 1,
       maxProperties: MAX_METRICS_PER_SAMPLE,
+      // Without it, keys that miss the pattern would pass unchecked.
+      additionalProperties: false,
     }),
   },
   { additionalProperties: false },
@@ -66,7 +72,8 @@ export const AckSchema = Type.Object(
 );
 export type Ack = Static<typeof AckSchema>;
 
-export const TelemetryPayloadCheck = TypeCompiler.Compile(TelemetryPayloadSchema);
+export const TelemetrySampleCheck = TypeCompiler.Compile(TelemetrySampleSchema);
+export const TelemetryBatchCheck = TypeCompiler.Compile(TelemetryBatchSchema);
 export const StatusCheck = TypeCompiler.Compile(StatusSchema);
 export const CommandCheck = TypeCompiler.Compile(CommandSchema);
 export const AckCheck = TypeCompiler.Compile(AckSchema);

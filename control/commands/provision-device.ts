@@ -3,7 +3,8 @@
  * secret. Only the secret's hash is stored; the secret is returned once.
  */
 import { randomBytes } from 'node:crypto';
-import { generateSecret, hashSecret } from '../../broker/index.ts';
+// credentials.ts rather than broker/index.ts: the index loads the whole broker (aedes), seconds of start-up control does not need.
+import { generateSecret, hashSecret } from '../../broker/credentials.ts';
 import { SERVICE_ACCOUNTS, isValidDeviceId, type DeviceType } from '../../protocol/index.ts';
 import type { DeviceRecord, Registry, Site } from '../../store/types.ts';
 import { StoreError } from '../../store/types.ts';

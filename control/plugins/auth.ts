@@ -15,7 +15,7 @@ function digest(text: string): Buffer {
 /** Returns a check of an Authorization header value against the admin token. */
 export function createBearerAuthorizer(adminToken: string): (authorization: string | undefined) => void {
   if (adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
-    throw new ControlError('bad-request', `adminToken: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`);
+    throw new ControlError('invalid-config', `adminToken: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`);
   }
   const expected = digest(adminToken);
   return (authorization) => {

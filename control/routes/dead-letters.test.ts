@@ -1,18 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { T0 } from '../test-fixtures.ts';
-import { startControlTest, type ControlTest } from '../test-helper.ts';
+import { useControlTest } from '../test-helper.ts';
 
-let t: ControlTest;
+const t = useControlTest();
 beforeEach(async () => {
-  t = await startControlTest();
   t.store.addDeadLetters([
     { receivedAtMs: T0 - 3000, topic: 'vpp/v1/devices/bat-1/telemetry', clientId: 'bat-1', reason: 'not-json', detail: 'Unexpected token', payload: Buffer.from('{"ts": 1,') },
     { receivedAtMs: T0 - 2000, topic: 'vpp/v1/devices/bat-1/telemetry', clientId: 'bat-1', reason: 'not-json', detail: 'binary', payload: Buffer.from([0xff, 0xfe, 0x00, 0x80]) },
     { receivedAtMs: T0 - 1000, topic: 'vpp/v1/devices/ghost/telemetry', clientId: null, reason: 'unknown-device', detail: 'ghost', payload: Buffer.from('{"ts":1,"seq":0,"metrics":{"socPct":1}}') },
   ]);
-});
-afterEach(async () => {
-  await t.close();
 });
 
 describe('GET /api/v1/dead-letters', () => {

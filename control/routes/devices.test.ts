@@ -1,15 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifySecret } from '../../broker/index.ts';
-import { ADMIN_TOKEN, startControlTest, provisionDevices, type ControlTest } from '../test-helper.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { verifySecret } from '../../broker/credentials.ts';
+import { ADMIN_TOKEN, useControlTest, provisionDevices } from '../test-helper.ts';
 import { T0 } from '../test-fixtures.ts';
 
-let t: ControlTest;
-beforeEach(async () => {
-  t = await startControlTest();
-});
-afterEach(async () => {
-  await t.close();
-});
+const t = useControlTest();
 
 describe('authorization of /api/v1', () => {
   it('answers 401 without a token, with a wrong token and with another scheme', async () => {

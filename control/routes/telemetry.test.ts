@@ -1,13 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Rollup } from '../../store/types.ts';
 import { T0 } from '../test-fixtures.ts';
-import { provisionDevices, startControlTest, type ControlTest } from '../test-helper.ts';
+import { provisionDevices, useControlTest } from '../test-helper.ts';
 
 const MINUTE = 60_000;
 
-let t: ControlTest;
+const t = useControlTest();
 beforeEach(async () => {
-  t = await startControlTest();
   await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
   // Ten samples, one every 10 s, ending 10 s before now.
   await t.store.writeTelemetry(
@@ -18,9 +17,6 @@ beforeEach(async () => {
       metrics: { socPct: 50 + i, powerW: -1000 * i },
     })),
   );
-});
-afterEach(async () => {
-  await t.close();
 });
 
 function deviceRollup(metric: string, bucketStartMs: number, values: { min: number; max: number; mean: number; last: number; count: number }): Rollup {

@@ -2,8 +2,9 @@
  * Source: a tap on the embedded broker's publish path (one-process mode).
  * Skips a network hop and an encode/decode, and holds the device's PUBACK
  * until the pipeline has committed the message: the broker calls `done` only
- * when the message is acknowledged. Backpressure comes for free: the broker
- * stops reading a device's socket while its messages are in flight.
+ * when the message is acknowledged. Backpressure: the broker stops reading a
+ * device's socket while too many of its messages (or of all devices') wait
+ * for `done` (broker/tap-flow-control.ts).
  */
 import { Observable, Subject } from 'rxjs';
 import type { IngestCounters } from '../counters.ts';

@@ -77,9 +77,9 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
       if (stopped) return;
       stopped = true;
       await sim?.stop();
-      await ingest.stop();
       await control.stop();
       await broker.close();
+      await ingest.stop();
       await platform.store.close();
     },
   };

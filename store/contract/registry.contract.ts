@@ -1,0 +1,137 @@
+/** Contract of Registry, run by every implementation against a fresh, empty store per test. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type NewDevice, type Registry } from '../types.ts';
+import type { OpenStore } from './open-store.ts';
+
+function storeErrorOf(fn: () => unknown): StoreError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StoreError);
+    return error as StoreError;
+  }
+  throw new Error('expected a StoreError, nothing was thrown');
+}
+
+export function describeRegistryContract(name: string, open: OpenStore<Registry>): void {
+  describe(`Registry contract: ${name}`, () => {
+    let registry: Registry;
+    let close: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store: registry, close } = await open());
+    });
+
+    afterEach(async () => {
+      await close();
+    });
+
+    function device(id: string, siteId: string, type: NewDevice['type'] = 'battery'): NewDevice {
+      return { id, type, siteId, secretHash: `hash-of-${id}` };
+    }
+
+    it('creates, updates, gets and lists sites', () => {
+      registry.upsertSite({ id: 'site-2', region: 'south', name: 'Two' });
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.upsertSite({ id: 'site-1', region: 'east', name: 'One, moved' });
+      expect(registry.getSite('site-1')).toEqual({ id: 'site-1', region: 'east', name: 'One, moved' });
+      expect(registry.getSite('site-9')).toBeUndefined();
+      expect(registry.listSites()).toEqual([
+        { id: 'site-1', region: 'east', name: 'One, moved' },
+        { id: 'site-2', region: 'south', name: 'Two' },
+      ]);
+    });
+
+    it('creates devices and reads them back, by id and by site', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.upsertSite({ id: 'site-2', region: 'north', name: 'Two' });
+      const created = registry.createDevice(device('site-1-battery', 'site-1'), 1_000);
+      expect(created).toEqual({ id: 'site-1-battery', type: 'battery', siteId: 'site-1', createdAtMs: 1_000, revokedAtMs: null });
+      registry.createDevice(device('site-1-solar', 'site-1', 'solar'), 2_000);
+      registry.createDevice(device('site-2-meter', 'site-2', 'meter'), 3_000);
+
+      expect(registry.getDevice('site-1-battery')).toEqual(created);
+      expect(registry.getDevice('nope')).toBeUndefined();
+      expect(registry.listDevices().map((d) => d.id)).toEqual(['site-1-battery', 'site-1-solar', 'site-2-meter']);
+      expect(registry.listDevices({ siteId: 'site-1' }).map((d) => [d.id, d.type])).toEqual([
+        ['site-1-battery', 'battery'],
+        ['site-1-solar', 'solar'],
+      ]);
+      expect(registry.listDevices({ siteId: 'site-9' })).toEqual([]);
+    });
+
+    it('refuses a duplicate device id with conflict, and keeps the first device', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      const error = storeErrorOf(() => registry.createDevice({ ...device('dev-1', 'site-1', 'solar'), secretHash: 'other' }, 2_000));
+      expect(error.code).toBe('conflict');
+      expect(registry.getDevice('dev-1')?.type).toBe('battery');
+      expect(registry.getActiveSecretHash('dev-1')).toBe('hash-of-dev-1');
+    });
+
+    it('refuses a device of an unknown site with not-found, and creates nothing', () => {
+      const error = storeErrorOf(() => registry.createDevice(device('dev-1', 'site-404'), 1_000));
+      expect(error.code).toBe('not-found');
+      expect(registry.getDevice('dev-1')).toBeUndefined();
+    });
+
+    it('hides the secret hash of a revoked device; revoking twice or an unknown device returns false', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      expect(registry.getActiveSecretHash('dev-1')).toBe('hash-of-dev-1');
+      expect(registry.getActiveSecretHash('unknown')).toBeUndefined();
+
+      expect(registry.revokeDevice('dev-1', 5_000)).toBe(true);
+      expect(registry.getActiveSecretHash('dev-1')).toBeUndefined();
+      expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(5_000);
+      expect(registry.revokeDevice('dev-1', 6_000)).toBe(false);
+      expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(5_000);
+      expect(registry.revokeDevice('unknown', 6_000)).toBe(false);
+    });
+
+    it('resets a secret, which also lifts a revocation; an unknown device is not-found', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      registry.revokeDevice('dev-1', 5_000);
+      registry.resetDeviceSecret('dev-1', 'new-hash');
+      expect(registry.getActiveSecretHash('dev-1')).toBe('new-hash');
+      expect(registry.getDevice('dev-1')?.revokedAtMs).toBeNull();
+      expect(storeErrorOf(() => registry.resetDeviceSecret('unknown', 'x')).code).toBe('not-found');
+    });
+
+    it('counts active devices per site, per region and in the fleet', () => {
+      registry.upsertSite({ id: 'n1', region: 'north', name: 'N1' });
+      registry.upsertSite({ id: 'n2', region: 'north', name: 'N2' });
+      registry.upsertSite({ id: 's1', region: 'south', name: 'S1' });
+      for (const [id, site] of [
+        ['n1-a', 'n1'],
+        ['n1-b', 'n1'],
+        ['n1-c', 'n1'],
+        ['n2-a', 'n2'],
+        ['s1-a', 's1'],
+        ['s1-b', 's1'],
+      ] as const) {
+        registry.createDevice(device(id, site), 1_000);
+      }
+      registry.revokeDevice('n1-c', 2_000);
+      registry.revokeDevice('s1-a', 2_000);
+
+      const counts = registry.countActiveDevices();
+      expect(counts.fleet).toBe(4);
+      expect(counts.bySite.get('n1')).toBe(2);
+      expect(counts.bySite.get('n2')).toBe(1);
+      expect(counts.bySite.get('s1')).toBe(1);
+      expect(counts.byRegion.get('north')).toBe(3);
+      expect(counts.byRegion.get('south')).toBe(1);
+
+      registry.resetDeviceSecret('n1-c', 'again');
+      expect(registry.countActiveDevices().byRegion.get('north')).toBe(4);
+    });
+
+    it('counts nothing in an empty fleet', () => {
+      const counts = registry.countActiveDevices();
+      expect(counts.fleet).toBe(0);
+      expect([...counts.bySite.values()].every((n) => n === 0)).toBe(true);
+    });
+  });
+}

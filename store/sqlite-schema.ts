@@ -1,0 +1,127 @@
+/**
+ * Schema of the embedded SQLite store, versioned with `PRAGMA user_version`.
+ *
+ * MIGRATIONS[i] takes a database from version i to version i + 1. To change
+ * the schema, append a migration; never edit one that has shipped, because
+ * files in the field have already run it. Each migration runs in its own
+ * IMMEDIATE transaction together with the version bump, so a crash leaves
+ * the file at a whole version, and several processes opening the same file
+ * at once migrate it exactly once.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError } from './types.ts';
+
+export type Migration = (db: Database.Database) => void;
+
+export const MIGRATIONS: readonly Migration[] = [
+  // 0 → 1: registry, telemetry, rollups, twins, dead letters.
+  (db) => {
+    db.exec(`
+      CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX sites_region ON sites (region);
+
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        secret_hash TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX devices_site ON devices (site_id);
+
+      -- Raw samples live in two tables; a sample is in exactly one of them.
+      -- telemetry is clustered by device then time, so a device's history is
+      -- one range scan. New samples first go to telemetry_recent, clustered by
+      -- time: a batch from thousands of devices then lands on a few pages at
+      -- the end of the tree, where writing it straight into telemetry would
+      -- dirty one page per device per batch. Compaction moves telemetry_recent
+      -- into telemetry now and then, touching each device's pages once for
+      -- many samples. metrics is a JSON object.
+      CREATE TABLE telemetry (
+        device_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        metrics TEXT NOT NULL,
+        PRIMARY KEY (device_id, ts)
+      ) WITHOUT ROWID;
+      CREATE TABLE telemetry_recent (
+        ts INTEGER NOT NULL,
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        metrics TEXT NOT NULL,
+        PRIMARY KEY (ts, device_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE rollups (
+        kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        bucket_start_ms INTEGER NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        mean REAL NOT NULL,
+        last REAL NOT NULL,
+        count INTEGER NOT NULL,
+        devices_reporting INTEGER NOT NULL,
+        devices_total INTEGER NOT NULL,
+        PRIMARY KEY (kind, entity_id, metric, bucket_start_ms)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE device_state (
+        device_id TEXT PRIMARY KEY,
+        last_ts INTEGER,
+        last_seen_ms INTEGER,
+        last_seq INTEGER,
+        metrics TEXT NOT NULL,
+        online INTEGER NOT NULL,
+        status TEXT
+      ) WITHOUT ROWID;
+
+      CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at_ms INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        client_id TEXT,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        payload BLOB NOT NULL
+      );
+      -- (reason, id) serves both the per-reason listing, newest first, and
+      -- the count by reason.
+      CREATE INDEX dead_letters_reason ON dead_letters (reason, id);
+    `);
+  },
+];
+
+/** The version this code writes and expects. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+function readUserVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the file to SCHEMA_VERSION. Returns the version found before.
+ * Throws StoreError 'invalid' for a file written by a newer version, which
+ * this code must not touch.
+ */
+export function migrateSchema(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const found = readUserVersion(db);
+  if (found > migrations.length) {
+    throw new StoreError('invalid', `database schema version ${found} is newer than this code's ${migrations.length}`);
+  }
+  for (let version = found; version < migrations.length; version++) {
+    db.transaction(() => {
+      // Another process may have migrated while this one waited for the lock.
+      if (readUserVersion(db) !== version) return;
+      migrations[version]!(db);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+  return found;
+}
