@@ -285,15 +285,14 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       db.pragma('foreign_keys = ON');
       const found = migrateSchema(db);
       if (found !== SCHEMA_VERSION) this.log.info({ file: options.file, from: found, to: SCHEMA_VERSION }, 'migrated schema');
+      this.stmt = prepareStatements(db);
+      // Counts what earlier runs left staged, so short-lived processes still compact.
+      this.stagedPoints = this.stmt.countRecentTelemetry.get() ?? 0;
     } catch (error) {
       db.close();
       throw toStoreError(error, `cannot prepare ${options.file}`);
     }
-
-    this.stmt = prepareStatements(db);
     this.compactTelemetryAfterPoints = options.compactTelemetryAfterPoints ?? DEFAULT_COMPACT_TELEMETRY_AFTER_POINTS;
-    // Counts what earlier runs left staged, so short-lived processes still compact.
-    this.stagedPoints = this.stmt.countRecentTelemetry.get() ?? 0;
 
     const stmt = this.stmt;
     this.insertTelemetryBatch = db.transaction((points: readonly TelemetryPoint[]) => {
