@@ -96,6 +96,13 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     ...authentication,
     ...authorization,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    // aedes' message router (mqemitter) queues publishes beyond `concurrency`
+    // and drains that queue by synchronous recursion, which overflows the
+    // stack under sustained load (seen at ~9k msg/s with 3,000 devices).
+    // 0 routes every publish at once; memory stays bounded because device
+    // reads stop at the tap window and subscribers' sockets apply their own
+    // backpressure.
+    concurrency: 0,
   });
 
   aedes.on('client', (client) => {
