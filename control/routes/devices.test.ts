@@ -264,3 +264,22 @@ describe('DELETE /api/v1/devices/:id', () => {
     expect(t.store.getDevice('bat-1')?.revokedAtMs).not.toBeNull();
   });
 });
+
+describe('GET /api/v1/devices paging', () => {
+  it('pages through devices in id order with nextAfter', async () => {
+    const ids = ['d-1', 'd-2', 'd-3', 'd-4', 'd-5'];
+    await provisionDevices(t, { id: 'paged', region: 'north' }, ids.map((id) => ({ id, type: 'meter' as const })));
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const url: string = `/api/v1/devices?limit=2${after === null ? '' : `&after=${after}`}`;
+      const body = (await t.request({ method: 'GET', url })).json() as { items: { id: string }[]; nextAfter: string | null };
+      seen.push(...body.items.map((d) => d.id));
+      after = body.nextAfter;
+      if (after === null) break;
+    }
+    expect(seen).toEqual(ids);
+    const tooMany = await t.request({ method: 'GET', url: '/api/v1/devices?limit=100000' });
+    expect(tooMany.statusCode).toBe(400);
+  });
+});

@@ -30,12 +30,15 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
       },
     },
     async (request) => {
-      const { siteId, type } = request.query;
-      const devices = deps.registry
+      const { siteId, type, after } = request.query;
+      const limit = request.query.limit ?? 1_000;
+      const matching = deps.registry
         .listDevices(siteId === undefined ? undefined : { siteId })
-        .filter((d) => type === undefined || d.type === type);
+        .filter((d) => (type === undefined || d.type === type) && (after === undefined || d.id > after));
+      const devices = matching.slice(0, limit);
       const states = deps.twins.listDeviceStates(devices.map((d) => d.id));
-      return { items: presentDevices(devices, states, presentDeviceSummary) };
+      const nextAfter = matching.length > limit ? devices.at(-1)!.id : null;
+      return { items: presentDevices(devices, states, presentDeviceSummary), nextAfter };
     },
   );
 

@@ -7,9 +7,13 @@ export const DeviceTypeSchema = StringEnum(DEVICE_TYPES, { description: 'battery
 /** Site and region ids are also one MQTT topic level (aggregate topics), so they follow the device id rules. */
 export const EntityIdSchema = Type.String({ pattern: DEVICE_ID_PATTERN, description: `matches ${DEVICE_ID_PATTERN}` });
 
+export const MAX_DEVICE_PAGE = 5_000;
+
 export const DeviceListQuerySchema = Type.Object({
   siteId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   type: Type.Optional(DeviceTypeSchema),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DEVICE_PAGE, default: 1_000, description: 'most devices in one page' })),
+  after: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'list devices whose id sorts after this one (the previous page\'s nextAfter)' })),
 });
 
 export const DeviceSummarySchema = Type.Object(
@@ -26,7 +30,10 @@ export const DeviceSummarySchema = Type.Object(
   { title: 'DeviceSummary' },
 );
 
-export const DeviceListSchema = Type.Object({ items: Type.Array(DeviceSummarySchema) });
+export const DeviceListSchema = Type.Object({
+  items: Type.Array(DeviceSummarySchema),
+  nextAfter: Nullable(Type.String({ description: 'pass as `after` for the next page; null on the last page' })),
+});
 
 export const MetricValuesSchema = Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), Type.Number(), {
   description: 'latest value of every metric the device ever reported',
