@@ -13,7 +13,7 @@ import { formatTable, formatTargets, writeResult } from './harness/report.ts';
 import type { Scenario, ScenarioResult } from './harness/scenario.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const ORDER = ['ingest', 'broker', 'connections', 'query'];
+const ORDER = ['ingest', 'broker', 'connections', 'query', 'fleet'];
 
 async function loadScenarios(): Promise<Map<string, Scenario>> {
   const scenarios = new Map<string, Scenario>();
@@ -69,7 +69,8 @@ async function main(argv: string[]): Promise<number> {
         name,
       );
       const durationMs = Math.round(performance.now() - t0);
-      process.stdout.write(`\n${formatTable(result.rows)}\n\n${formatTargets(result)}\n`);
+      process.stdout.write(`\n${formatTable(result.rows)}\n`);
+      if (result.targets.length > 0) process.stdout.write(`\n${formatTargets(result)}\n`);
       for (const note of result.notes ?? []) process.stdout.write(`  note: ${note}\n`);
       const command = `npm run bench -- ${[name, ...argv.filter((a) => a.includes('='))].join(' ')}`;
       const file = writeResult(join(here, 'results'), { scenario: name, startedAt: startedAt.toISOString(), durationMs, machine, command, result });
