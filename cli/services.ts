@@ -28,7 +28,7 @@ export interface Platform {
 
 export function openPlatform(config: Readonly<Config>, logger: Logger, clock: () => number = Date.now): Platform {
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openSqliteStore({ file: join(config.dataDir, 'vpp.db'), logger: logger.child({ component: 'store' }) });
+  const store = openSqliteStore({ file: join(config.dataDir, 'vpp.db'), logger });
   return {
     config,
     store,
@@ -56,7 +56,7 @@ export async function startBrokerService(platform: Platform, tap?: BrokerTap): P
     serviceAccounts: { 'vpp-ingest': serviceSecret, 'vpp-control': serviceSecret },
     ...(tap ? { tap } : {}),
     clock: platform.clock,
-    logger: platform.logger.child({ component: 'broker' }),
+    logger: platform.logger,
   });
 }
 
