@@ -19,6 +19,8 @@ COPY ingest ./ingest
 COPY control ./control
 COPY devices-sim ./devices-sim
 COPY store ./store
+# A named volume takes the ownership of this folder on first use.
+RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 EXPOSE 1883 8080
 USER node
