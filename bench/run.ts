@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeMachine } from './harness/machine.ts';
+import { updatePerformanceDoc } from './harness/performance-doc.ts';
 import { formatTable, formatTargets, writeResult } from './harness/report.ts';
 import type { Scenario, ScenarioResult } from './harness/scenario.ts';
 
@@ -82,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
+  updatePerformanceDoc(join(here, '..', 'docs', 'PERFORMANCE.md'), join(here, 'results'), ORDER);
+  process.stdout.write(`\ndocs/PERFORMANCE.md updated from the latest result of each scenario\n`);
   return failures > 0 ? 1 : 0;
 }
 
