@@ -27,6 +27,11 @@ export interface Config {
     liveWindowMs: number;
     liveIntervalMs: number;
   };
+  retention: {
+    telemetryDays: number;
+    rollups1mDays: number;
+    rollups15mDays: number;
+  };
   sim: {
     sites: number;
     speed: number;
@@ -114,6 +119,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_ROLLUP_LATENESS_MS', fallback: '10000', description: 'how long after its end a minute stays open for late samples' },
   { name: 'VPP_LIVE_WINDOW_MS', fallback: '60000', description: 'a device counts in live aggregates when heard from within this window' },
   { name: 'VPP_LIVE_INTERVAL_MS', fallback: '1000', description: 'how often live aggregates are computed and published' },
+  { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly)' },
+  { name: 'VPP_RETENTION_ROLLUPS_1M_DAYS', fallback: '2', description: '1-minute rollups kept this long; 15-minute and 1-hour rollups keep the history' },
+  { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
   { name: 'VPP_SIM_SEED', fallback: '1', description: 'seed of the simulated fleet' },
@@ -153,6 +161,11 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       liveWindowMs: int(r, 'VPP_LIVE_WINDOW_MS', 60_000, 1_000, 86_400_000),
       liveIntervalMs: int(r, 'VPP_LIVE_INTERVAL_MS', 1_000, 100, 3_600_000),
     },
+    retention: {
+      telemetryDays: num(r, 'VPP_RETENTION_TELEMETRY_DAYS', 7, 0.01, 36_500),
+      rollups1mDays: num(r, 'VPP_RETENTION_ROLLUPS_1M_DAYS', 2, 0.01, 36_500),
+      rollups15mDays: num(r, 'VPP_RETENTION_ROLLUPS_15M_DAYS', 400, 0.01, 36_500),
+    },
     sim: {
       sites: int(r, 'VPP_SIM_SITES', 100, 0, 100_000),
       speed: num(r, 'VPP_SIM_SPEED', 1, 0.001, 1_000_000),
@@ -162,6 +175,9 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       qos: int(r, 'VPP_SIM_QOS', 1, 0, 1) as 0 | 1,
     },
   };
+  if (config.retention.rollups15mDays < config.retention.rollups1mDays) {
+    r.problems.push('VPP_RETENTION_ROLLUPS_15M_DAYS must not be shorter than VPP_RETENTION_ROLLUPS_1M_DAYS');
+  }
   const known = new Set(CONFIG_VARIABLES.map((v) => v.name));
   for (const name of Object.keys(env)) {
     if (name.startsWith('VPP_') && !known.has(name)) r.problems.push(`${name} is not a known setting (known: ${[...known].join(', ')})`);

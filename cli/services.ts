@@ -28,7 +28,16 @@ export interface Platform {
 
 export function openPlatform(config: Readonly<Config>, logger: Logger, clock: () => number = Date.now): Platform {
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openSqliteStore({ file: join(config.dataDir, 'vpp.db'), logger });
+  const DAY_MS = 86_400_000;
+  const store = openSqliteStore({
+    file: join(config.dataDir, 'vpp.db'),
+    logger,
+    retention: {
+      telemetryMs: config.retention.telemetryDays * DAY_MS,
+      rollups1mMs: config.retention.rollups1mDays * DAY_MS,
+      rollups15mMs: config.retention.rollups15mDays * DAY_MS,
+    },
+  });
   return {
     config,
     store,
@@ -115,9 +124,23 @@ export async function startIngestService(
       directoryRefreshMs: 5_000,
     },
   });
+  // Retention: the writer prunes, a minute after start and then hourly.
+  const prune = async () => {
+    try {
+      const telemetry = await store.pruneTelemetry(clock());
+      const rollups = await store.pruneRollups(clock());
+      logger.debug({ telemetry, rollups }, 'pruned data past retention');
+    } catch (error) {
+      logger.warn({ err: error }, 'pruning failed; retried at the next hour');
+    }
+  };
+  const firstPrune = setTimeout(() => void prune(), 60_000).unref();
+  const hourlyPrune = setInterval(() => void prune(), 3_600_000).unref();
   return {
     ingest,
     async stop() {
+      clearTimeout(firstPrune);
+      clearInterval(hourlyPrune);
       await ingest.stop();
       if (subscription) await subscription.disconnect();
       else await publisher.endAsync();

@@ -7,7 +7,7 @@ describe('README', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
   it('documents every configuration variable', () => {
-    const documented = [...readme.matchAll(/^\| `(VPP_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...readme.matchAll(/^\| `(VPP_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
     expect(documented).toEqual(CONFIG_VARIABLES.map((v) => v.name));
   });
 

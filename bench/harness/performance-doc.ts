@@ -3,8 +3,8 @@
  * the `bench:begin` and `bench:end` markers is rebuilt from the latest result
  * of every scenario in bench/results/; the prose around it is left alone.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { formatTable, formatTargets, type StoredResult } from './report.ts';
 
 const BEGIN = '<!-- bench:begin (written by npm run bench; edit outside the markers) -->';
@@ -49,5 +49,6 @@ export function updatePerformanceDoc(docFile: string, resultsDir: string, order:
   const start = current.indexOf(BEGIN);
   const end = current.indexOf(END);
   const next = start >= 0 && end > start ? current.slice(0, start) + block + current.slice(end + END.length) : `${current.trimEnd()}\n\n${block}\n`;
+  mkdirSync(dirname(docFile), { recursive: true });
   writeFileSync(docFile, next);
 }
