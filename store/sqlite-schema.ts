@@ -96,7 +96,65 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dead_letters_reason ON dead_letters (reason, id);
     `);
   },
+  // 1 → 2: coarse rollup tiers (15 minutes and 1 hour), kept longer than the
+  // 1-minute rows, and how far each tier has been pruned. Existing 1-minute
+  // rows are merged into the new tiers.
+  (db) => {
+    db.exec(`
+      ${coarseRollupTable('rollups_15m')}
+      ${coarseRollupTable('rollups_1h')}
+      -- Times before before_ms have been pruned from the tier, so a coarser
+      -- bucket older than that cannot be recomputed from this tier's rows.
+      CREATE TABLE rollup_horizons (
+        tier TEXT PRIMARY KEY,
+        before_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      ${backfillCoarseTier('rollups_15m', 'rollups', 15 * 60_000, '1', 'bucket_start_ms')}
+      ${backfillCoarseTier('rollups_1h', 'rollups_15m', 60 * 60_000, 'minutes', 'last_minute_ms')}
+    `);
+  },
 ];
+
+/**
+ * A coarse tier has the columns of the 1-minute rollups plus what merging
+ * its buckets again needs: how many 1-minute rows went into a bucket
+ * (weights of the plain mean when no samples were counted) and the start of
+ * its latest minute (whose `last` is the bucket's `last`).
+ */
+function coarseRollupTable(table: string): string {
+  return `CREATE TABLE ${table} (
+        kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        bucket_start_ms INTEGER NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        mean REAL NOT NULL,
+        last REAL NOT NULL,
+        count INTEGER NOT NULL,
+        devices_reporting INTEGER NOT NULL,
+        devices_total INTEGER NOT NULL,
+        minutes INTEGER NOT NULL,
+        last_minute_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, entity_id, metric, bucket_start_ms)
+      ) WITHOUT ROWID;`;
+}
+
+/** Merges every row of a finer tier into the buckets of a coarser one (a one-off, whole-table pass). */
+function backfillCoarseTier(target: string, source: string, widthMs: number, minutes: string, lastMinute: string): string {
+  return `INSERT INTO ${target} (kind, entity_id, metric, bucket_start_ms, min, max, mean, last, count, devices_reporting, devices_total, minutes, last_minute_ms)
+      SELECT g.kind, g.entity_id, g.metric, g.bucket, g.min, g.max, g.mean, s.last, g.count, g.devices_reporting, g.devices_total, g.minutes, g.last_minute_ms
+      FROM (
+        SELECT kind, entity_id, metric,
+          bucket_start_ms - (((bucket_start_ms % ${widthMs}) + ${widthMs}) % ${widthMs}) AS bucket,
+          MIN(min) AS min, MAX(max) AS max,
+          CASE WHEN SUM(count) > 0 THEN SUM(mean * count) / SUM(count) ELSE SUM(mean * ${minutes}) / SUM(${minutes}) END AS mean,
+          SUM(count) AS count, MAX(devices_reporting) AS devices_reporting, MAX(devices_total) AS devices_total,
+          SUM(${minutes}) AS minutes, MAX(${lastMinute}) AS last_minute_ms, MAX(bucket_start_ms) AS latest
+        FROM ${source} GROUP BY kind, entity_id, metric, bucket
+      ) g
+      JOIN ${source} s ON s.kind = g.kind AND s.entity_id = g.entity_id AND s.metric = g.metric AND s.bucket_start_ms = g.latest;`;
+}
 
 /** The version this code writes and expects. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -6,13 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   describeDeadLetterStoreContract,
   describeRegistryContract,
+  describeRollupTiersContract,
   describeTelemetryStoreContract,
   describeTwinStoreContract,
 } from './contract/index.ts';
-import { SCHEMA_VERSION, StoreError, openSqliteStore, type SqliteStore } from './index.ts';
+import { MIGRATIONS, SCHEMA_VERSION, StoreError, migrateSchema, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from './index.ts';
 
 /** A fresh store on a real file in its own temp folder; close removes the folder. */
-async function openTempStore(options: { compactTelemetryAfterPoints?: number } = {}): Promise<{ store: SqliteStore; close(): Promise<void> }> {
+async function openTempStore(options: Omit<SqliteStoreOptions, 'file'> = {}): Promise<{ store: SqliteStore; close(): Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-store-'));
   const store = openSqliteStore({ file: path.join(dir, 'vpp.db'), ...options });
   return {
@@ -28,6 +29,11 @@ describeTelemetryStoreContract('SqliteStore', () => openTempStore());
 // Same contract with every write compacted at once, so reads, redeliveries
 // and limits are checked against compacted samples as well as staged ones.
 describeTelemetryStoreContract('SqliteStore compacting after every write', () => openTempStore({ compactTelemetryAfterPoints: 1 }));
+describeRollupTiersContract(
+  'SqliteStore',
+  () => openTempStore({ retention: { telemetryMs: 24 * 3_600_000, rollups1mMs: 6 * 3_600_000, rollups15mMs: 24 * 3_600_000, rollups1hMs: 24 * 3_600_000 } }),
+  { telemetryMs: 24 * 3_600_000, rollups1mMs: 6 * 3_600_000, coarseMs: 24 * 3_600_000 },
+);
 describeRegistryContract('SqliteStore', () => openTempStore());
 describeTwinStoreContract('SqliteStore', () => openTempStore());
 describeDeadLetterStoreContract('SqliteStore', () => openTempStore());
@@ -37,7 +43,7 @@ describe('SqliteStore on a file', () => {
   let file: string;
   const opened: SqliteStore[] = [];
 
-  function open(options: { busyTimeoutMs?: number; compactTelemetryAfterPoints?: number } = {}): SqliteStore {
+  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
     const store = openSqliteStore({ file, ...options });
     opened.push(store);
     return store;
@@ -197,6 +203,27 @@ describe('SqliteStore on a file', () => {
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     expect(() => open()).toThrow(expect.objectContaining({ code: 'invalid' }));
+  });
+
+  it('migrates a version 1 file by merging its 1-minute rollups into the coarse tiers', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const raw = new Database(file);
+    migrateSchema(raw, MIGRATIONS.slice(0, 1));
+    const insert = raw.prepare('INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    for (let minute = 0; minute < 20; minute++) insert.run('site', 's1', 'powerW', minute * 60_000, minute, minute + 1, minute + 0.5, minute * 2, 2, 1, 3);
+    raw.close();
+    const store = open();
+    const quarters = await store.queryRollups({ kind: 'site', entityId: 's1', fromMs: 0, toMs: 3_600_000, bucketMs: 900_000 });
+    expect(quarters.map((r) => [r.bucketStartMs, r.min, r.max, r.mean, r.last, r.count])).toEqual([
+      [0, 0, 15, 7.5, 28, 30],
+      [900_000, 15, 20, 17.5, 38, 10],
+    ]);
+    const [hour] = await store.queryRollups({ kind: 'site', entityId: 's1', fromMs: 0, toMs: 3_600_000, bucketMs: 3_600_000 });
+    expect([hour?.min, hour?.max, hour?.mean, hour?.last, hour?.count, hour?.devicesTotal]).toEqual([0, 20, 10, 38, 40, 3]);
+  });
+
+  it('rejects a retention where a coarser tier is kept shorter than a finer one', () => {
+    expect(() => open({ retention: { rollups1mMs: 7 * 86_400_000, rollups15mMs: 86_400_000 } })).toThrow(expect.objectContaining({ code: 'invalid' }));
   });
 
   it('uses the primary key for the broker’s secret lookup and for rollup queries', () => {

@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { isDeviceType } from '../protocol/index.ts';
 import { migrateSchema, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { DEFAULT_RETENTION, SqliteRollups, checkRetention, type PruneCounts, type RetentionPolicy } from './sqlite-rollups.ts';
 import {
   StoreError,
   type DeadLetter,
@@ -29,7 +30,6 @@ import {
   type DeviceCounts,
   type DeviceRecord,
   type DeviceState,
-  type EntityKind,
   type NewDevice,
   type Registry,
   type Rollup,
@@ -56,10 +56,14 @@ export interface SqliteStoreOptions {
    * samples for queries to scan.
    */
   compactTelemetryAfterPoints?: number;
+  /** How long raw samples and each rollup tier are kept by pruneTelemetry/pruneRollups; DEFAULT_RETENTION fills the gaps. */
+  retention?: Partial<RetentionPolicy>;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_COMPACT_TELEMETRY_AFTER_POINTS = 200_000;
+/** Devices pruned per transaction; bounds how long a prune holds the write lock. */
+const PRUNE_DEVICES_PER_TRANSACTION = 200;
 const ROLLUP_BASE_MS = 60_000;
 
 interface DeviceRow {
@@ -74,18 +78,6 @@ interface TelemetryRow {
   ts: number;
   seq: number;
   metrics: string;
-}
-
-interface RollupRow {
-  metric: string;
-  bucket_start_ms: number;
-  min: number;
-  max: number;
-  mean: number;
-  last: number;
-  count: number;
-  devices_reporting: number;
-  devices_total: number;
 }
 
 interface DeviceStateRow {
@@ -206,17 +198,10 @@ function prepareStatements(db: Database.Database) {
     clearRecentTelemetry: db.prepare<[]>('DELETE FROM telemetry_recent'),
     queryTelemetry: db.prepare<TelemetryParams & { limit: number }, TelemetryRow>(`${SELECT_TELEMETRY} LIMIT @limit`),
     scanTelemetry: db.prepare<TelemetryParams, TelemetryRow>(SELECT_TELEMETRY),
-    upsertRollup: db.prepare<[string, string, string, number, number, number, number, number, number, number, number]>(
-      `INSERT INTO rollups (kind, entity_id, metric, bucket_start_ms, min, max, mean, last, count, devices_reporting, devices_total)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (kind, entity_id, metric, bucket_start_ms) DO UPDATE SET
-         min = excluded.min, max = excluded.max, mean = excluded.mean, last = excluded.last, count = excluded.count,
-         devices_reporting = excluded.devices_reporting, devices_total = excluded.devices_total`,
-    ),
-    rollups: db.prepare<RollupParams, RollupRow>(selectRollups(false)),
-    rollupsOfMetrics: db.prepare<RollupParams & { metrics: string }, RollupRow>(selectRollups(true)),
-    mergedRollups: db.prepare<MergedRollupParams, RollupRow>(selectMergedRollups(false)),
-    mergedRollupsOfMetrics: db.prepare<MergedRollupParams & { metrics: string }, RollupRow>(selectMergedRollups(true)),
+    // Retention of raw samples: a skip scan over devices, then one range delete each.
+    nextTelemetryDevice: db.prepare<[string], string>('SELECT device_id FROM telemetry WHERE device_id > ? ORDER BY device_id LIMIT 1').pluck(),
+    pruneTelemetryOfDevice: db.prepare<[string, number]>('DELETE FROM telemetry WHERE device_id = ? AND ts < ?'),
+    pruneRecentTelemetry: db.prepare<[number]>('DELETE FROM telemetry_recent WHERE ts < ?'),
 
     // Twins
     upsertState: db.prepare<[string, number | null, number | null, number | null, string, number, string | null]>(
@@ -261,7 +246,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   private stagedPoints: number;
   private readonly insertTelemetryBatch: (points: readonly TelemetryPoint[]) => boolean[];
   private readonly compactTelemetryNow: () => number;
-  private readonly upsertRollupBatch: (rollups: readonly Rollup[]) => void;
+  private readonly rollups: SqliteRollups;
+  private readonly retention: Readonly<RetentionPolicy>;
   private readonly upsertStateBatch: (states: readonly DeviceState[]) => void;
   private readonly insertDeadLetterBatch: (letters: readonly DeadLetter[]) => void;
 
@@ -285,7 +271,10 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       db.pragma('foreign_keys = ON');
       const found = migrateSchema(db);
       if (found !== SCHEMA_VERSION) this.log.info({ file: options.file, from: found, to: SCHEMA_VERSION }, 'migrated schema');
+      this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+      checkRetention(this.retention);
       this.stmt = prepareStatements(db);
+      this.rollups = new SqliteRollups(db, this.retention);
       // Counts what earlier runs left staged, so short-lived processes still compact.
       this.stagedPoints = this.stmt.countRecentTelemetry.get() ?? 0;
     } catch (error) {
@@ -308,11 +297,6 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       const moved = stmt.moveRecentTelemetry.run().changes;
       stmt.clearRecentTelemetry.run();
       return moved;
-    }).immediate;
-    this.upsertRollupBatch = db.transaction((rollups: readonly Rollup[]) => {
-      for (const r of rollups) {
-        stmt.upsertRollup.run(r.kind, r.entityId, r.metric, r.bucketStartMs, r.min, r.max, r.mean, r.last, r.count, r.devicesReporting, r.devicesTotal);
-      }
     }).immediate;
     this.upsertStateBatch = db.transaction((states: readonly DeviceState[]) => {
       for (const s of states) {
@@ -444,7 +428,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
 
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
     if (rollups.length === 0) return;
-    this.guard('write rollups', () => this.upsertRollupBatch(rollups));
+    this.guard('write rollups', () => this.rollups.write(rollups));
   }
 
   /** With a metric filter, `metrics` holds only the requested keys and points with none of them are skipped; `limit` counts returned points. */
@@ -494,16 +478,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
     }
     requireRange(fromMs, toMs);
     if (fromMs >= toMs || (query.metrics !== undefined && query.metrics.length === 0)) return [];
-    const params = { kind, entityId, fromMs, toMs };
     const metrics = query.metrics === undefined ? undefined : JSON.stringify(query.metrics);
-    const rows = this.guard('query rollups', () => {
-      if (bucketMs === ROLLUP_BASE_MS) {
-        return metrics === undefined ? this.stmt.rollups.all(params) : this.stmt.rollupsOfMetrics.all({ ...params, metrics });
-      }
-      return metrics === undefined
-        ? this.stmt.mergedRollups.all({ ...params, bucketMs })
-        : this.stmt.mergedRollupsOfMetrics.all({ ...params, bucketMs, metrics });
-    });
+    const rows = this.guard('query rollups', () => this.rollups.query({ kind, entityId, fromMs, toMs, metrics, bucketMs }));
     return rows.map((row) => ({
       kind,
       entityId,
@@ -517,6 +493,49 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       devicesReporting: row.devices_reporting,
       devicesTotal: row.devices_total,
     }));
+  }
+
+  /**
+   * Deletes raw samples older than the telemetry retention and returns how
+   * many. The ingest process calls it now and then (e.g. hourly); it runs a
+   * batch of devices per transaction, so writers wait only briefly.
+   */
+  async pruneTelemetry(nowMs: number): Promise<number> {
+    requireRange(nowMs, nowMs);
+    if (this.retention.telemetryMs === Infinity) return 0;
+    const cutoffMs = nowMs - this.retention.telemetryMs;
+    return this.guard('prune telemetry', () => {
+      let deleted = this.db.transaction(() => this.stmt.pruneRecentTelemetry.run(cutoffMs).changes).immediate();
+      let after = '';
+      let done = false;
+      while (!done) {
+        deleted += this.db.transaction(() => {
+          let n = 0;
+          for (let i = 0; i < PRUNE_DEVICES_PER_TRANSACTION; i++) {
+            const next = this.stmt.nextTelemetryDevice.get(after);
+            if (next === undefined) {
+              done = true;
+              break;
+            }
+            n += this.stmt.pruneTelemetryOfDevice.run(next, cutoffMs).changes;
+            after = next;
+          }
+          return n;
+        }).immediate();
+      }
+      return deleted;
+    });
+  }
+
+  /**
+   * Deletes rollups older than each tier's retention (rounded down to a
+   * whole hour) and returns how many per tier. Coarse buckets keep the
+   * history of pruned minutes. Call it with the same cadence as
+   * pruneTelemetry.
+   */
+  async pruneRollups(nowMs: number): Promise<PruneCounts> {
+    requireRange(nowMs, nowMs);
+    return this.guard('prune rollups', () => this.rollups.prune(nowMs));
   }
 
   async checkHealth(): Promise<void> {
@@ -610,58 +629,6 @@ const SELECT_TELEMETRY = `
   UNION ALL
   SELECT ts, seq, metrics FROM telemetry_recent WHERE ts >= @fromMs AND ts < @toMs AND device_id = @deviceId
   ORDER BY ts`;
-
-interface RollupParams {
-  kind: EntityKind;
-  entityId: string;
-  fromMs: number;
-  toMs: number;
-}
-
-interface MergedRollupParams extends RollupParams {
-  bucketMs: number;
-}
-
-const METRIC_FILTER = 'AND metric IN (SELECT value FROM json_each(@metrics))';
-
-function selectRollups(filtered: boolean): string {
-  return `SELECT metric, bucket_start_ms, min, max, mean, last, count, devices_reporting, devices_total
-    FROM rollups
-    WHERE kind = @kind AND entity_id = @entityId AND bucket_start_ms >= @fromMs AND bucket_start_ms < @toMs
-      ${filtered ? METRIC_FILTER : ''}
-    ORDER BY metric, bucket_start_ms`;
-}
-
-/**
- * Merges 1-minute rows into buckets of @bucketMs in one pass over the
- * primary key, then fetches `last` of each bucket's latest minute by primary
- * key (SQLite's bare columns are undefined with several min/max aggregates).
- * The bucket start is floored, also for times before the epoch.
- */
-function selectMergedRollups(filtered: boolean): string {
-  return `WITH merged AS (
-      SELECT metric,
-        bucket_start_ms - (((bucket_start_ms % @bucketMs) + @bucketMs) % @bucketMs) AS bucket,
-        MIN(min) AS min,
-        MAX(max) AS max,
-        SUM(mean * count) AS weighted_sum,
-        SUM(count) AS count,
-        AVG(mean) AS plain_mean,
-        MAX(devices_reporting) AS devices_reporting,
-        MAX(devices_total) AS devices_total,
-        MAX(bucket_start_ms) AS latest_ms
-      FROM rollups
-      WHERE kind = @kind AND entity_id = @entityId AND bucket_start_ms >= @fromMs AND bucket_start_ms < @toMs
-        ${filtered ? METRIC_FILTER : ''}
-      GROUP BY metric, bucket
-    )
-    SELECT m.metric AS metric, m.bucket AS bucket_start_ms, m.min AS min, m.max AS max,
-      CASE WHEN m.count > 0 THEN m.weighted_sum / m.count ELSE m.plain_mean END AS mean,
-      r.last AS last, m.count AS count, m.devices_reporting AS devices_reporting, m.devices_total AS devices_total
-    FROM merged m
-    JOIN rollups r ON r.kind = @kind AND r.entity_id = @entityId AND r.metric = m.metric AND r.bucket_start_ms = m.latest_ms
-    ORDER BY m.metric, m.bucket`;
-}
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
