@@ -15,9 +15,11 @@ import { guardPacketSize } from './packet-size-guard.ts';
 import type { Identity } from './policy.ts';
 import { listenForRevocations } from './revocations.ts';
 import { gateReads, type ReadGate } from './read-gate.ts';
+import { createBrokerPersistence } from './retained-index.ts';
 import { listenTcp, type TcpListener } from './server.ts';
 import type { BrokerTap } from './tap.ts';
 import { DEFAULT_TAP_WINDOW, TapFlowControl, type TapWindow } from './tap-flow-control.ts';
+import { WriteCoalescer } from './write-coalescer.ts';
 
 export interface BrokerOptions {
   host: string;
@@ -87,6 +89,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     identities,
     tap: options.tap,
     flow,
+    writes: new WriteCoalescer(),
     counters,
     clock: options.clock ?? Date.now,
     logger,
@@ -96,6 +99,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     ...authentication,
     ...authorization,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    // Retained messages indexed by topic: a device's SUBSCRIBE to its own
+    // commands topic must not scan every device's retained status.
+    persistence: createBrokerPersistence(),
     // aedes' message router (mqemitter) queues publishes beyond `concurrency`
     // and drains that queue by synchronous recursion, which overflows the
     // stack under sustained load (seen at ~9k msg/s with 3,000 devices).
@@ -142,6 +148,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   try {
     listener = await listenTcp(options.host, options.port, (socket) => {
       counters.socketsOpened += 1;
+      // Small packets (PUBACKs) go out at once; where several are due together
+      // they are coalesced explicitly (write-coalescer.ts), not by Nagle's delay.
+      socket.setNoDelay(true);
       const client = aedes.handle(socket);
       gates.set(client, gateReads(socket));
       guardPacketSize(socket, maxPacketBytes, (totalBytes) => {

@@ -71,7 +71,8 @@ function takeSample(running: SystemUnderTest): SutSample {
 async function handle(request: SutRequest): Promise<SutReply> {
   switch (request.type) {
     case 'start': {
-      sut = await startSystemUnderTest({ workDir: workDir!, logLevel: 'warn' });
+      // VPP_BENCH_SUT_INGEST=0: the broker alone (no tap, no pipeline), to tell its cost from the pipeline's.
+      sut = await startSystemUnderTest({ workDir: workDir!, logLevel: 'warn', ingest: process.env.VPP_BENCH_SUT_INGEST !== '0' });
       const { host, port } = sut.broker.address;
       return { id: request.id, type: 'started', mqttHost: host, mqttPort: port, fdLimit: openFileLimit() };
     }
