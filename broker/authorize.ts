@@ -16,6 +16,7 @@ import type { MutableBrokerCounters } from './counters.ts';
 import { devicePublishChannel, mayPublish, mayServiceUse, maySubscribe, type Identity } from './policy.ts';
 import { handOverToTap, type BrokerTap, type TappedPublish } from './tap.ts';
 import type { TapFlowControl } from './tap-flow-control.ts';
+import type { WriteCoalescer } from './write-coalescer.ts';
 
 type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
 type AuthorizeSubscribeHandler = NonNullable<AedesOptions['authorizeSubscribe']>;
@@ -24,6 +25,8 @@ export interface AuthorizationDeps {
   identities: WeakMap<Client, Identity>;
   tap: BrokerTap | undefined;
   flow: TapFlowControl;
+  /** Batches the PUBACKs that a tap acknowledges together. */
+  writes: WriteCoalescer;
   counters: MutableBrokerCounters;
   clock: () => number;
   logger: Logger;
@@ -33,7 +36,7 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
   authorizePublish: AuthorizePublishHandler;
   authorizeSubscribe: AuthorizeSubscribeHandler;
 } {
-  const { identities, tap, flow, counters, clock, logger } = deps;
+  const { identities, tap, flow, writes, counters, clock, logger } = deps;
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
     // A closed (or, for wills restored from persistence, absent) client means
@@ -49,7 +52,11 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       if (channel === undefined) {
         refusePublish(client, packet, callback);
       } else if (tap !== undefined && (channel === 'telemetry' || channel === 'status')) {
-        handOverToTap(tap, toTappedPublish(identity.deviceId, channel, packet, false), client, flow, counters, callback);
+        handOverToTap(tap, toTappedPublish(identity.deviceId, channel, packet, false), client, flow, counters, (err) => {
+          // aedes writes the PUBACK within this call; a tap settles whole batches at once.
+          if (err === null && packet.qos > 0 && !client.closed) writes.hold(client.conn);
+          callback(err);
+        });
       } else {
         callback(null);
       }

@@ -16,6 +16,10 @@ describe('broker policy', () => {
       deviceTopic('bat-10', 'telemetry'),
       `${deviceTopic('bat-1', 'telemetry')}/extra`,
       'vpp/v1/devices/bat-1',
+      'vpp/v1/devices/bat-1/',
+      'vpp/v1/devices/bat-1/xacks',
+      'vpp/v1/devices/bat-1xacks',
+      'vpp/v1/devices/bat-1/stat',
       'vpp/v1/fleet',
     ]) {
       expect(mayPublish(device, topic)).toBe(false);

@@ -11,10 +11,26 @@ import { DEVICE_PUBLISH_CHANNELS, TOPIC_ROOT, deviceTopic, type DeviceChannel } 
 /** Who a connection authenticated as. */
 export type Identity = { kind: 'device'; deviceId: string } | { kind: 'service'; account: string };
 
-/** The channel of `topic` when `deviceId` may publish there, else undefined. */
+const DEVICES_PREFIX = `${TOPIC_ROOT}/devices/`;
+const SLASH = 0x2f;
+
+/**
+ * The channel of `topic` when `deviceId` may publish there, else undefined.
+ * Runs on every publish, so it compares in place instead of building the
+ * device's topic names.
+ */
 export function devicePublishChannel(deviceId: string, topic: string): DeviceChannel | undefined {
+  const channelStart = DEVICES_PREFIX.length + deviceId.length + 1;
+  if (
+    topic.length <= channelStart ||
+    !topic.startsWith(DEVICES_PREFIX) ||
+    !topic.startsWith(deviceId, DEVICES_PREFIX.length) ||
+    topic.charCodeAt(channelStart - 1) !== SLASH
+  ) {
+    return undefined;
+  }
   for (const channel of DEVICE_PUBLISH_CHANNELS) {
-    if (topic === deviceTopic(deviceId, channel)) return channel;
+    if (topic.length === channelStart + channel.length && topic.endsWith(channel)) return channel;
   }
   return undefined;
 }

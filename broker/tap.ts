@@ -47,7 +47,40 @@ export interface BrokerTap {
 }
 
 /**
- * Hands `message` to the tap and calls `settle` once, when the tap is done.
+ * Settlements run after the tap's current run of code, in order, all in one
+ * macrotask. A tap acknowledges a committed batch in one loop; settling
+ * inline would re-enter aedes from inside that loop: reopening a read gate
+ * or finishing a QoS 0 publish makes aedes read and parse the client's next
+ * chunk at once, whose publishes reach the tap, fill the next batch and
+ * commit it, still inside the first loop. Under load that recursion held
+ * the event loop for many seconds. Deferred, each batch's acknowledgements
+ * end their turn, and new reads start from a fresh one.
+ */
+let pendingSettlements: Array<() => void> = [];
+
+function settleLater(settlement: () => void): void {
+  pendingSettlements.push(settlement);
+  if (pendingSettlements.length === 1) setImmediate(runSettlements);
+}
+
+function runSettlements(): void {
+  const settlements = pendingSettlements;
+  pendingSettlements = [];
+  let failure: unknown;
+  for (const settlement of settlements) {
+    try {
+      settlement();
+    } catch (error) {
+      // The others still settle; the first failure surfaces as it would have inline.
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * Hands `message` to the tap and calls `settle` once, when the tap is done
+ * (in a later macrotask than `done`, see settleLater).
  * `settle` receives the tap's refusal wrapped in a BrokerError. `client` is
  * the publishing connection, or null for a will (its connection is gone).
  */
@@ -65,6 +98,9 @@ export function handOverToTap(
   const done = (err?: Error): void => {
     if (settled) return;
     settled = true;
+    settleLater(() => finish(err));
+  };
+  const finish = (err?: Error): void => {
     flow.release(client);
     if (err === undefined || err === null) {
       settle(null);

@@ -59,11 +59,17 @@ export function startIngest(options: IngestOptions): Ingest {
   const directory = new Directory(options.registry);
   const twin = new Twin(options.twins.listDeviceStates());
   const startMs = clock();
+  // A device's committed samples are never newer than its saved twin (the
+  // batch writer saves twins first), so the twin at start tells which
+  // devices may have samples in the start minute that memory lacks.
+  const lastTsAtStart = new Map<string, number>();
+  for (const state of twin.all()) if (state.lastTs !== null) lastTsAtStart.set(state.deviceId, state.lastTs);
   const accumulator = new RollupAccumulator({
     startMs,
     latenessMs: settings.rollupLatenessMs,
     regionOf: (siteId) => directory.regionOf(siteId),
     deviceCounts: () => directory.deviceCounts(),
+    mayHaveEarlierSamples: (deviceId, bucketStartMs) => (lastTsAtStart.get(deviceId) ?? -Infinity) >= bucketStartMs,
   });
   // Minutes that were still open when the process last stopped (or crashed)
   // are recomputed from raw telemetry, which has everything that was acked.

@@ -73,9 +73,26 @@ describe('RollupAccumulator', () => {
     acc.add({ device: battery, ts: T0 + 61_000, metrics: { powerW: 2 } });
     const { rollups, late, repair } = acc.close(T0 + 130_000);
     expect(late).toEqual([]);
-    expect(repair).toEqual([{ bucketStartMs: T0, devices: [battery, solar] }]);
+    expect(repair).toEqual([{ bucketStartMs: T0, devices: [battery, solar], known: [] }]);
     expect(rollups.filter((r) => r.bucketStartMs === T0)).toEqual([]);
     expect(find(rollups, 'device', 'b1', 'powerW')).toMatchObject({ bucketStartMs: T0 + 60_000, mean: 2 });
+  });
+
+  it('repairs from the store only devices that may have samples from before the start', () => {
+    const acc = new RollupAccumulator({
+      startMs: T0 + 30_000,
+      latenessMs: 5_000,
+      regionOf: () => 'north',
+      deviceCounts: () => ({ fleet: 2, bySite: new Map([['s1', 2]]), byRegion: new Map([['north', 2]]) }),
+      mayHaveEarlierSamples: (deviceId) => deviceId === 'b1',
+    });
+    acc.add({ device: battery, ts: T0 + 40_000, metrics: { powerW: 1 } });
+    acc.add({ device: solar, ts: T0 + 50_000, metrics: { powerW: 7 } });
+    acc.add({ device: solar, ts: T0 + 51_000, metrics: { powerW: 9 } });
+    const { repair } = acc.close(T0 + 130_000);
+    expect(repair).toHaveLength(1);
+    expect(repair[0]!.devices).toEqual([battery]);
+    expect(repair[0]!.known).toEqual([{ device: solar, rollups: [expect.objectContaining({ kind: 'device', entityId: 'p1', metric: 'powerW', mean: 8, count: 2 })] }]);
   });
 
   it('aggregates repaired device minutes like live ones', () => {

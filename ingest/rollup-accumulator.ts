@@ -13,8 +13,11 @@
  * The minute in which the process started may hold samples committed before
  * the start, which memory does not have: it is accumulated as usual (to know
  * who reported), but when it closes it is handed back for repair: the caller
- * recomputes its device rollups from the store and then asks `aggregate` for
- * the aggregates.
+ * recomputes from the store the device rollups of the devices that may have
+ * such samples (`mayHaveEarlierSamples`), takes the others as accumulated,
+ * and then asks `aggregate` for the aggregates. Recomputing only where it is
+ * needed matters: after a restart under load, the start minute holds every
+ * device of the fleet, and one store query per device would stall ingest.
  */
 import type { DeviceCounts, Rollup } from '../store/types.ts';
 import { MetricsSum, SUMMED_METRICS } from './aggregate-metrics.ts';
@@ -46,10 +49,13 @@ export interface LateBucket {
   bucketStartMs: number;
 }
 
-/** A closed minute whose device rollups must be recomputed from the store before aggregating. */
+/** A closed minute whose aggregates need device rollups recomputed from the store first. */
 export interface RepairBucket {
   bucketStartMs: number;
+  /** Devices to recompute from the store: they may have samples in this minute from before the start. */
   devices: DeviceRef[];
+  /** Device minutes accumulated in memory that are complete as they are (no samples before the start). */
+  known: DeviceMinute[];
 }
 
 export interface ClosedBuckets {
@@ -69,6 +75,12 @@ export interface RollupAccumulatorOptions {
   latenessMs: number;
   regionOf(siteId: string): string | undefined;
   deviceCounts(): DeviceCounts;
+  /**
+   * Whether the store may hold samples of this device in this minute that
+   * were committed before the process started (e.g. its twin's latest
+   * sample at start is not older than the minute). Default: always.
+   */
+  mayHaveEarlierSamples?(deviceId: string, bucketStartMs: number): boolean;
 }
 
 export class RollupAccumulator {
@@ -122,7 +134,14 @@ export class RollupAccumulator {
     const repair: RepairBucket[] = [];
     for (const [bucketStartMs, buckets] of byBucket) {
       if (bucketStartMs < this.repairBeforeMs) {
-        repair.push({ bucketStartMs, devices: buckets.map((b) => b.device) });
+        const mayHaveEarlier = this.options.mayHaveEarlierSamples ?? (() => true);
+        const devices: DeviceRef[] = [];
+        const known: DeviceMinute[] = [];
+        for (const bucket of buckets) {
+          if (mayHaveEarlier(bucket.device.id, bucketStartMs)) devices.push(bucket.device);
+          else known.push({ device: bucket.device, rollups: deviceRollups(bucket) });
+        }
+        repair.push({ bucketStartMs, devices, known });
         continue;
       }
       const minutes = buckets.map((bucket) => ({ device: bucket.device, rollups: deviceRollups(bucket) }));

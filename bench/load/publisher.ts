@@ -11,12 +11,13 @@
  *                              ←    connected {connected, failed, ms}
  *   run {qos, ratePerSec, window} → publishes until pause
  *                              ←    stats, every second
+ *   rate {ratePerSec}          →    changes the rate of a fixed-rate run
  *   pause                      →    stops, waits (bounded) for acknowledgements
  *                              ←    paused {stats}
  *   close                      →    disconnects, exits
  *
  * `ratePerSec` > 0 sends at that total rate, spread round robin over the
- * connections; 0 sends as fast as the window allows. `window` bounds the
+ * connections (and `rate` changes it); 0 sends as fast as the window allows. `window` bounds the
  * publishes of one connection that are not yet finished: at QoS 1 those
  * without PUBACK (a device's outbox), at QoS 0 those not yet written to the
  * socket (TCP backpressure). A publish that the window does not allow is
@@ -43,6 +44,8 @@ export type PublisherCommand =
       announceStatus?: boolean;
     }
   | { kind: 'run'; qos: 0 | 1; ratePerSec: number; window: number }
+  /** Changes the rate of a fixed-rate run (a controller in the parent keeps a backlog bounded). */
+  | { kind: 'rate'; ratePerSec: number }
   | { kind: 'pause'; drainTimeoutMs?: number }
   | { kind: 'close' };
 
@@ -64,15 +67,20 @@ export interface PublisherStats {
 
 export type PublisherReport =
   | { kind: 'connected'; connected: number; failed: number; ms: number; firstError?: string }
+  /** Every STATS_INTERVAL_MS. */
   | { kind: 'stats'; stats: PublisherStats }
   | { kind: 'paused'; stats: PublisherStats; drained: boolean }
   | { kind: 'error'; message: string };
+
+export const STATS_INTERVAL_MS = 250;
 
 interface Connection {
   client: MqttClient;
   topic: string;
   nextPayload: (ts: number, seq: number) => string;
   seq: number;
+  /** Writes are idempotent on (device, ts): a device never stamps two samples with the same ms. */
+  lastTs: number;
   pending: number;
 }
 
@@ -117,7 +125,6 @@ let sentAtRunStart = 0;
 let behindCredit = 0;
 let cursor = 0;
 let tickTimer: NodeJS.Timeout | undefined;
-let statsTimer: NodeJS.Timeout | undefined;
 
 function send(report: PublisherReport): void {
   process.send?.(report);
@@ -130,24 +137,74 @@ function stats(): PublisherStats {
     connected: connections.filter((c) => c.client.connected).length,
     sent,
     acked,
-    pending: sent - acked,
+    pending: connections.reduce((sum, c) => sum + c.pending, 0),
     behind,
     errors,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
   };
 }
 
+/** Whether the connection's window has room: QoS 1 counts unacknowledged publishes, QoS 0 the socket's backpressure. */
+function hasRoom(connection: Connection): boolean {
+  if (!connection.client.connected) return false;
+  return qos === 1 ? connection.pending < windowSize : !connection.client.stream.writableNeedDrain;
+}
+
 function publishOne(connection: Connection): void {
-  connection.pending++;
   sent++;
   const seq = ++connection.seq;
-  connection.client.publish(connection.topic, connection.nextPayload(Date.now(), seq), { qos }, (error) => {
+  const ts = Math.max(Date.now(), connection.lastTs + 1);
+  connection.lastTs = ts;
+  const payload = connection.nextPayload(ts, seq);
+  if (qos === 0) {
+    // Handed to the socket (TCP backpressure is checked in hasRoom): counted as done.
+    connection.client.publish(connection.topic, payload, { qos: 0 });
+    acked++;
+    return;
+  }
+  connection.pending++;
+  connection.client.publish(connection.topic, payload, { qos: 1 }, (error) => {
     connection.pending--;
     if (error) errors++;
     else acked++;
-    // As fast as possible: every finished publish makes room for the next.
-    if (running && ratePerSec === 0 && connection.client.connected) publishOne(connection);
+    if (running && ratePerSec === 0) scheduleRefill(connection);
   });
+}
+
+/**
+ * As fast as possible: fills a connection's window, later (never from
+ * inside a publish callback, which may run synchronously). At QoS 0 the
+ * window is the socket buffer: refilled on 'drain', or on the next turn
+ * of the event loop if it did not fill.
+ */
+const toRefill = new Set<Connection>();
+let refillScheduled = false;
+function scheduleRefill(connection: Connection): void {
+  toRefill.add(connection);
+  if (refillScheduled) return;
+  refillScheduled = true;
+  setImmediate(refill);
+}
+
+function refill(): void {
+  refillScheduled = false;
+  const batch = [...toRefill];
+  toRefill.clear();
+  for (const connection of batch) {
+    if (!running || ratePerSec !== 0) return;
+    let burst = 0;
+    // A burst leaves in one write (a device flushing its outbox), not three per message.
+    connection.client.stream.cork();
+    while (burst < windowSize && hasRoom(connection)) {
+      publishOne(connection);
+      burst++;
+    }
+    connection.client.stream.uncork();
+    if (qos === 0 && connection.client.connected) {
+      if (connection.client.stream.writableNeedDrain) connection.client.stream.once('drain', () => running && scheduleRefill(connection));
+      else scheduleRefill(connection);
+    }
+  }
 }
 
 /** Fixed rate: every tick sends what is due since the run started, round robin. */
@@ -161,17 +218,24 @@ function tick(): void {
     behindCredit += due - toSend;
   }
   let skipped = 0;
+  // What one tick sends to a connection leaves in one write.
+  const corked = new Set<Connection>();
   while (toSend > 0 && skipped < connections.length) {
     const connection = connections[cursor]!;
     cursor = (cursor + 1) % connections.length;
-    if (connection.pending >= windowSize || !connection.client.connected) {
+    if (!hasRoom(connection)) {
       skipped++;
       continue;
     }
     skipped = 0;
+    if (!corked.has(connection)) {
+      connection.client.stream.cork();
+      corked.add(connection);
+    }
     publishOne(connection);
     toSend--;
   }
+  for (const connection of corked) connection.client.stream.uncork();
   if (toSend > 0) {
     behind += toSend;
     behindCredit += toSend;
@@ -203,7 +267,7 @@ async function connectAll(command: Extract<PublisherCommand, { kind: 'connect' }
           errors++;
         });
         if (command.announceStatus) await client.publishAsync(statusTopic, '{"online":true,"firmware":"bench-1.0.0"}', { qos: 1, retain: true });
-        connections.push({ client, topic: `vpp/v1/devices/${device.id}/telemetry`, nextPayload: payloadWriter(device.type, index), seq: 0, pending: 0 });
+        connections.push({ client, topic: `vpp/v1/devices/${device.id}/telemetry`, nextPayload: payloadWriter(device.type, index), seq: 0, lastTs: 0, pending: 0 });
       } catch (error) {
         failed++;
         firstError ??= (error as Error).message;
@@ -212,6 +276,15 @@ async function connectAll(command: Extract<PublisherCommand, { kind: 'connect' }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, command.devices.length) }, worker));
   send({ kind: 'connected', connected: connections.length, failed, ms: Date.now() - started, ...(firstError ? { firstError } : {}) });
+}
+
+/** A new rate continues the run from now, without catching up on the old one. */
+function changeRate(next: number): void {
+  if (!running || ratePerSec === 0) return;
+  ratePerSec = Math.max(1, next);
+  runStartedAt = Date.now();
+  sentAtRunStart = sent;
+  behindCredit = 0;
 }
 
 function run(command: Extract<PublisherCommand, { kind: 'run' }>): void {
@@ -223,9 +296,7 @@ function run(command: Extract<PublisherCommand, { kind: 'run' }>): void {
   sentAtRunStart = sent;
   behindCredit = 0;
   if (ratePerSec === 0) {
-    for (const connection of connections) {
-      while (connection.pending < windowSize && connection.client.connected) publishOne(connection);
-    }
+    for (const connection of connections) scheduleRefill(connection);
   } else {
     tickTimer = setInterval(tick, 5);
   }
@@ -235,8 +306,8 @@ async function pause(drainTimeoutMs: number): Promise<void> {
   running = false;
   clearInterval(tickTimer);
   const deadline = Date.now() + drainTimeoutMs;
-  while (sent - acked - errors > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  send({ kind: 'paused', stats: stats(), drained: sent - acked - errors <= 0 });
+  while (connections.some((c) => c.pending > 0 || (c.client.connected && c.client.stream.writableLength > 0)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  send({ kind: 'paused', stats: stats(), drained: connections.every((c) => c.pending === 0) });
 }
 
 async function close(): Promise<void> {
@@ -255,6 +326,8 @@ process.on('message', (command: PublisherCommand) => {
         return connectAll(command);
       case 'run':
         return run(command);
+      case 'rate':
+        return changeRate(command.ratePerSec);
       case 'pause':
         return pause(command.drainTimeoutMs ?? 10_000);
       case 'close':
@@ -265,4 +338,4 @@ process.on('message', (command: PublisherCommand) => {
 });
 // The parent going away ends the generator too: a benchmark must leave no load behind.
 process.on('disconnect', () => process.exit(0));
-statsTimer = setInterval(() => send({ kind: 'stats', stats: stats() }), 1_000);
+const statsTimer = setInterval(() => send({ kind: 'stats', stats: stats() }), STATS_INTERVAL_MS);

@@ -80,13 +80,18 @@ function recomputeLate(late: readonly LateBucket[], options: RollupOptions): Obs
   });
 }
 
-/** Device rollups of minutes that began before the process started, from the store, and their aggregates. */
+/**
+ * Device rollups of minutes that began before the process started and their
+ * aggregates: devices that may have samples from before the start are
+ * recomputed from the store, the others are taken as accumulated.
+ */
 function repairMinutes(repair: readonly RepairBucket[], options: RollupOptions): Observable<Rollup[]> {
   if (repair.length === 0) return of();
   return defer(async () => {
     const rows: Rollup[] = [];
-    for (const { bucketStartMs, devices } of repair) {
-      const minutes = [];
+    for (const { bucketStartMs, devices, known } of repair) {
+      const minutes = [...known];
+      for (const minute of known) rows.push(...minute.rollups);
       for (const device of devices) {
         const rollups = await recomputeDeviceMinute(device, bucketStartMs, options);
         minutes.push({ device, rollups });
