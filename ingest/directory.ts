@@ -12,12 +12,16 @@ export class Directory {
   private devices = new Map<string, DeviceRef>();
   private regions = new Map<string, string>();
   private counts: DeviceCounts = { fleet: 0, bySite: new Map(), byRegion: new Map() };
+  private loadedToken: string | undefined;
 
   constructor(private readonly registry: Registry) {
     this.refresh();
   }
 
+  /** Reloads the registry when its change token moved since the last load. */
   refresh(): void {
+    const token = this.registry.changeToken();
+    if (token === this.loadedToken) return;
     const devices = new Map<string, DeviceRef>();
     for (const d of this.registry.listDevices()) {
       if (d.revokedAtMs === null) devices.set(d.id, { id: d.id, type: d.type, siteId: d.siteId });
@@ -27,6 +31,7 @@ export class Directory {
     this.devices = devices;
     this.regions = regions;
     this.counts = this.registry.countActiveDevices();
+    this.loadedToken = token;
   }
 
   findDevice(deviceId: string): DeviceRef | undefined {

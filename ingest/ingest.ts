@@ -17,6 +17,9 @@ import { BUCKET_MS, bucketStartOf, RollupAccumulator } from './rollup-accumulato
 import { Twin } from './twin.ts';
 import type { InboundMessage } from './types.ts';
 
+/** Site aggregates are published every this many live-aggregate ticks. */
+const SITE_PUBLISH_EVERY = 5;
+
 export interface IngestSettings extends PipelineSettings {
   rollupLatenessMs: number;
   liveIntervalMs: number;
@@ -88,6 +91,7 @@ export function startIngest(options: IngestOptions): Ingest {
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
   const timers = new Subscription();
+  let tick = 0;
   const pipeline = runPipeline(
     options.source.messages$,
     { ...options, directory, twin, accumulator, counters, logger },
@@ -110,8 +114,14 @@ export function startIngest(options: IngestOptions): Ingest {
     liveAggregates$({ twin, directory, clock, windowMs: settings.liveWindowMs, intervalMs: settings.liveIntervalMs, scheduler }).subscribe(
       (snapshots) => {
         latest = snapshots;
-        for (const snapshot of snapshots) options.publish(aggregateTopic(snapshot.level, snapshot.id), encodeJson(snapshot), { retain: true });
-        counters.aggregatesPublished += snapshots.length;
+        // The fleet and regions go out every tick; sites, which are many
+        // (one retained message each), every SITE_PUBLISH_EVERY ticks.
+        const withSites = tick++ % SITE_PUBLISH_EVERY === 0;
+        for (const snapshot of snapshots) {
+          if (snapshot.level === 'site' && !withSites) continue;
+          options.publish(aggregateTopic(snapshot.level, snapshot.id), encodeJson(snapshot), { retain: true });
+          counters.aggregatesPublished++;
+        }
       },
     ),
   );

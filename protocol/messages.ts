@@ -85,7 +85,8 @@ export function samplesOf(payload: TelemetryPayload): TelemetrySample[] {
 
 /**
  * Live aggregate of a site, a region or the fleet, published retained on
- * `aggregateTopic(level, id)` by ingest about once a second. Devices that
+ * `aggregateTopic(level, id)` by ingest: the fleet and regions about once a
+ * second, sites every few seconds. Devices that
  * have not reported within `windowMs` are left out, and coverage says so.
  */
 export const AggregateSnapshotSchema = Type.Object({

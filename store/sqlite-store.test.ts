@@ -115,6 +115,18 @@ describe('SqliteStore on a file', () => {
     expect(ingest.getActiveSecretHash('dev-1')).toBeUndefined();
   });
 
+  it('changes the registry change token on registry writes, its own and another process’s', () => {
+    const ingest = open();
+    const control = open();
+    const first = ingest.changeToken();
+    expect(ingest.changeToken()).toBe(first);
+    control.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+    const second = ingest.changeToken();
+    expect(second).not.toBe(first);
+    ingest.createDevice({ id: 'dev-1', type: 'solar', siteId: 'site-1', secretHash: 'h1' }, 1_000);
+    expect(ingest.changeToken()).not.toBe(second);
+  });
+
   it('fails a write with unavailable when another process holds the write lock past the busy timeout, and leaves nothing behind', async () => {
     const store = open({ busyTimeoutMs: 50 });
     const other = new Database(file);

@@ -320,8 +320,18 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
 
   // ---- Registry -----------------------------------------------------------
 
+  /** Registry writes made through this connection (other connections show in `data_version`). */
+  private registryWrites = 0;
+
   upsertSite(site: Site): void {
     this.guard('upsert site', () => this.stmt.upsertSite.run(site.id, site.region, site.name));
+    this.registryWrites++;
+  }
+
+  changeToken(): string {
+    // data_version changes when another connection (another process) commits anything;
+    // registryWrites counts this connection's own registry writes.
+    return this.guard('read change token', () => `${String(this.db.pragma('data_version', { simple: true }))}/${this.registryWrites}`);
   }
 
   getSite(id: string): Site | undefined {
@@ -347,6 +357,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
         }
         throw error;
       }
+      this.registryWrites++;
       return { id: device.id, type: device.type, siteId: device.siteId, createdAtMs: nowMs, revokedAtMs: null };
     });
   }
@@ -354,6 +365,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   resetDeviceSecret(id: string, secretHash: string): void {
     const changes = this.guard('reset device secret', () => this.stmt.resetSecret.run(secretHash, id).changes);
     if (changes === 0) throw new StoreError('not-found', `device ${id} does not exist`);
+    this.registryWrites++;
   }
 
   getDevice(id: string): DeviceRecord | undefined {
@@ -374,7 +386,9 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   }
 
   revokeDevice(id: string, nowMs: number): boolean {
-    return this.guard('revoke device', () => this.stmt.revokeDevice.run(nowMs, id).changes > 0);
+    const revoked = this.guard('revoke device', () => this.stmt.revokeDevice.run(nowMs, id).changes > 0);
+    if (revoked) this.registryWrites++;
+    return revoked;
   }
 
   /** Every site appears in bySite (0 when it has no active device), every region of a site in byRegion. */

@@ -50,6 +50,12 @@ export interface Registry {
   revokeDevice(id: string, nowMs: number): boolean;
   /** Number of active devices per site, per region and in the fleet, for coverage. */
   countActiveDevices(): DeviceCounts;
+  /**
+   * A token that changes whenever the registry may have changed, also through
+   * another process (it may change when nothing did). Lets readers skip
+   * reloading an unchanged registry.
+   */
+  changeToken(): string;
 }
 
 export interface DeviceCounts {

@@ -30,6 +30,18 @@ export function describeRegistryContract(name: string, open: OpenStore<Registry>
       return { id, type, siteId, secretHash: `hash-of-${id}` };
     }
 
+    it('changes its change token when devices or sites change', () => {
+      const before = registry.changeToken();
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      const afterSite = registry.changeToken();
+      expect(afterSite).not.toBe(before);
+      registry.createDevice(device('dev-1', 'site-1'), 1);
+      const afterCreate = registry.changeToken();
+      expect(afterCreate).not.toBe(afterSite);
+      registry.revokeDevice('dev-1', 2);
+      expect(registry.changeToken()).not.toBe(afterCreate);
+    });
+
     it('creates, updates, gets and lists sites', () => {
       registry.upsertSite({ id: 'site-2', region: 'south', name: 'Two' });
       registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
