@@ -8,8 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../../test/support/processes.ts';
 
 export interface Mosquitto {
   readonly url: string;
@@ -34,19 +35,6 @@ export function findMosquitto(): string | undefined {
   return undefined;
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export async function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -61,7 +49,7 @@ function canConnect(port: number): Promise<boolean> {
 export async function startMosquitto(options: { workDir: string; binary?: string; startTimeoutMs?: number }): Promise<Mosquitto> {
   const binary = options.binary ?? findMosquitto();
   if (binary === undefined) throw new Error('mosquitto is not installed (run scripts/install-deps.sh)');
-  const port = await findFreePort();
+  const port = await freePort();
   const configFile = join(options.workDir, `mosquitto-${port}.conf`);
   const lines = [
     `listener ${port} 127.0.0.1`,
