@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
     const scenario = scenarios.get(name)!;
     const startedAt = new Date();
     const workDir = mkdtempSync(join(tmpdir(), `vpp-bench-${name}-`));
-    process.stdout.write(`\n== ${name}: ${scenario.description} (bound ${scenario.maxDurationMs / 1000} s)\n`);
+    const boundMs = typeof scenario.maxDurationMs === 'function' ? scenario.maxDurationMs(args) : scenario.maxDurationMs;
+    process.stdout.write(`\n== ${name}: ${scenario.description} (bound ${boundMs / 1000} s)\n`);
     const t0 = performance.now();
     let lastProgress = 0;
     try {
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         scenario.run({
           args,
           workDir,
-          deadline: Date.now() + scenario.maxDurationMs,
+          deadline: Date.now() + boundMs,
           progress: (message) => {
             const now = performance.now();
             if (now - lastProgress < 250) return;
@@ -66,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
             process.stdout.write(`  [${((now - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
           },
         }),
-        scenario.maxDurationMs,
+        boundMs,
         name,
       );
       const durationMs = Math.round(performance.now() - t0);

@@ -45,7 +45,7 @@ export interface ScenarioResult {
 export interface Scenario {
   name: string;
   description: string;
-  /** Hard bound on the whole scenario, set-up included. */
-  maxDurationMs: number;
+  /** Hard bound on the whole scenario, set-up included; may depend on the arguments (e.g. a fill to do first). */
+  maxDurationMs: number | ((args: Readonly<Record<string, string>>) => number);
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
