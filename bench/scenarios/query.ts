@@ -17,7 +17,7 @@
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { buildControlApp, createLiveView } from '../../control/index.ts';
@@ -208,7 +208,7 @@ const scenario: Scenario = {
       await store.close();
     }
     notes.push(
-      reused ? `store reused from the cache (${dir})` : `store filled in ${round(fillMs / 1000, 1)} s and cached in ${dir}`,
+      reused ? `store reused from the cache ($TMPDIR/vpp-bench-query-cache/${basename(dir)})` : `store filled in ${round(fillMs / 1000, 1)} s and cached in $TMPDIR/vpp-bench-query-cache/${basename(dir)}`,
       `store on disk: ${round(dbBytes / 2 ** 30, 2)} GiB (db + wal)`,
       'latency is measured around app.inject: routing, validation, the store query and JSON serialization, without a socket',
       'older days exist only in the 15-minute and 1-hour tiers (the 1-minute tier is kept one day in this configuration), as after pruning',
