@@ -11,7 +11,6 @@
  * so the generator's rate follows what the subscriber receives (with about
  * half a second of backlog) rather than filling the broker's queues.
  */
-import { readFileSync } from 'node:fs';
 import { findMosquitto, startMosquitto } from '../harness/mosquitto.ts';
 import { startSystemUnderTest } from '../harness/platform.ts';
 import type { Row, Scenario, ScenarioContext, ScenarioResult, Target } from '../harness/scenario.ts';
@@ -19,6 +18,8 @@ import { round } from '../harness/stats.ts';
 import type { PublisherDevice } from '../load/publisher.ts';
 import { startPublisherProcess, startSinkProcess } from '../load/publisher-process.ts';
 import { runSinkPhase, type SinkPhaseResult } from '../load/publisher-phases.ts';
+import { numberArg, qosArg } from '../harness/args.ts';
+import { processCpuMs } from '../harness/process-stats.ts';
 
 const TARGET_RATIO = 0.9;
 const TELEMETRY_FILTER = 'vpp/v1/devices/+/telemetry';
@@ -32,25 +33,9 @@ interface Parameters {
 }
 
 function parameters(args: Readonly<Record<string, string>>): Parameters {
-  const num = (name: string, fallback: number) => {
-    const value = args[name] === undefined ? fallback : Number(args[name]);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${args[name]}`);
-    return value;
-  };
-  const qos = (args.qos ?? '0,1').split(',').map(Number);
-  if (qos.some((q) => q !== 0 && q !== 1)) throw new Error(`qos must be 0, 1 or 0,1, got ${args.qos}`);
-  return { publishers: num('publishers', 200), window: num('window', 100), warmupMs: num('warmup', 4) * 1000, measureMs: num('measure', 12) * 1000, qos: qos as Array<0 | 1> };
-}
-
-/** CPU time (user + system) of another process, in ms, from /proc; undefined where there is no /proc. */
-function processCpuMs(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
+  const num = (name: string, fallback: number) => numberArg(args, name, fallback);
+  const qos = qosArg(args);
+  return { publishers: num('publishers', 200), window: num('window', 100), warmupMs: num('warmup', 4) * 1000, measureMs: num('measure', 12) * 1000, qos };
 }
 
 interface BrokerUnderTest {

@@ -12,22 +12,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, spawnVpp, stopVpp } from '../../test/support/processes.ts';
+import { processCpuMs, processRssMiB } from '../harness/process-stats.ts';
 import type { Scenario } from '../harness/scenario.ts';
 
 interface Heartbeat {
   ts: number;
   counters: Record<string, number>;
-}
-
-function processCpuSeconds(pid: number): number {
-  // /proc/<pid>/stat fields 14 and 15: user and system time in clock ticks (100 Hz on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function processRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return line ? Number(line.split(/\s+/)[1]) / 1024 : Number.NaN;
 }
 
 const scenario: Scenario = {
@@ -63,7 +53,7 @@ const scenario: Scenario = {
       // Warm-up: the first minute after start is rolled up from the store.
       await new Promise((r) => setTimeout(r, 10_000));
       const first = latest!;
-      const cpu0 = processCpuSeconds(pid);
+      const cpu0 = (processCpuMs(pid) ?? Number.NaN) / 1000;
       const wall0 = Date.now();
       for (let s = 0; s < seconds; s++) {
         await new Promise((r) => setTimeout(r, 1_000));
@@ -71,7 +61,7 @@ const scenario: Scenario = {
         progress(`steady state ${s + 1}/${seconds} s: ${Math.round(rate)} msgs/s received`);
       }
       const last = latest!;
-      const cpu = (processCpuSeconds(pid) - cpu0) / ((Date.now() - wall0) / 1000);
+      const cpu = ((processCpuMs(pid) ?? Number.NaN) / 1000 - cpu0) / ((Date.now() - wall0) / 1000);
       const rssMiB = processRssMiB(pid);
       await client.endAsync();
       const dt = (last.ts - first.ts) / 1000;

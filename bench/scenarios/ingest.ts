@@ -19,6 +19,7 @@ import { startSystemUnderTest, type SystemUnderTest } from '../harness/platform.
 import type { Row, Scenario, ScenarioContext, ScenarioResult, Target } from '../harness/scenario.ts';
 import { startPublisherProcess, startSinkProcess, type PublisherProcess } from '../load/publisher-process.ts';
 import { runPhase, runSinkPhase, sleep, type LoadShape } from '../load/publisher-phases.ts';
+import { numberArg, qosArg } from '../harness/args.ts';
 
 const TARGET_MSGS_PER_SEC = 50_000;
 const TARGET_P99_MS = 250;
@@ -39,20 +40,15 @@ interface Parameters {
 }
 
 function parameters(args: Readonly<Record<string, string>>): Parameters {
-  const num = (name: string, fallback: number) => {
-    const value = args[name] === undefined ? fallback : Number(args[name]);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${args[name]}`);
-    return value;
-  };
-  const qos = (args.qos ?? '0,1').split(',').map(Number);
-  if (qos.some((q) => q !== 0 && q !== 1)) throw new Error(`qos must be 0, 1 or 0,1, got ${args.qos}`);
+  const num = (name: string, fallback: number) => numberArg(args, name, fallback);
+  const qos = qosArg(args);
   return {
     publishers: num('publishers', 200),
     window: num('window', 100),
     warmupMs: num('warmup', 5) * 1000,
     measureMs: num('measure', 15) * 1000,
     latencyRate: num('latencyRate', TARGET_MSGS_PER_SEC),
-    qos: qos as Array<0 | 1>,
+    qos,
     env: Object.fromEntries(Object.entries(args).filter(([k]) => k.startsWith('env.')).map(([k, v]) => [k.slice(4), v])),
     generatorArgv: args.generatorArgv ? args.generatorArgv.split(' ') : [],
   };
