@@ -328,7 +328,11 @@ export class SqliteRollups {
    * hour, and records how far each tier was pruned. Works one batch of
    * series per transaction, so writers wait for a short while at a time.
    */
-  prune(nowMs: number): PruneCounts {
+  async prune(
+    nowMs: number,
+    guard: <T>(step: () => T) => T,
+    nextTurn: () => Promise<void>,
+  ): Promise<PruneCounts> {
     const counts: PruneCounts = { '1m': 0, '15m': 0, '1h': 0 };
     const retentionOf: Record<RollupTierName, number> = {
       '1m': this.retention.rollups1mMs,
@@ -340,23 +344,27 @@ export class SqliteRollups {
       if (retentionMs === Infinity) continue;
       const cutoffMs = floorTo(nowMs - retentionMs, HOUR_MS);
       // The horizon goes first: from then on, writes into pruned buckets merge instead of recomputing.
-      this.raiseHorizon.run(tier.name, cutoffMs);
+      guard(() => this.raiseHorizon.run(tier.name, cutoffMs));
       let after: [string, string, string] = ['', '', ''];
       let done = false;
       while (!done) {
-        counts[tier.name] += this.db.transaction(() => {
-          let deleted = 0;
-          for (let n = 0; n < PRUNE_SERIES_PER_TRANSACTION; n++) {
-            const next = stmt.nextSeries.get(...after);
-            if (next === undefined) {
-              done = true;
-              break;
+        // A turn of the event loop between transactions, so writers are not held up.
+        await nextTurn();
+        counts[tier.name] += guard(() =>
+          this.db.transaction(() => {
+            let deleted = 0;
+            for (let n = 0; n < PRUNE_SERIES_PER_TRANSACTION; n++) {
+              const next = stmt.nextSeries.get(...after);
+              if (next === undefined) {
+                done = true;
+                break;
+              }
+              deleted += stmt.pruneSeries.run(next.kind, next.entity_id, next.metric, cutoffMs).changes;
+              after = [next.kind, next.entity_id, next.metric];
             }
-            deleted += stmt.pruneSeries.run(next.kind, next.entity_id, next.metric, cutoffMs).changes;
-            after = [next.kind, next.entity_id, next.metric];
-          }
-          return deleted;
-        }).immediate();
+            return deleted;
+          }).immediate(),
+        );
       }
     }
     return counts;

@@ -60,6 +60,9 @@ export interface SqliteStoreOptions {
   retention?: Partial<RetentionPolicy>;
 }
 
+/** Resolves on the next turn of the event loop, after pending I/O. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_COMPACT_TELEMETRY_AFTER_POINTS = 200_000;
 /** Devices pruned per transaction; bounds how long a prune holds the write lock. */
@@ -518,12 +521,17 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
     requireRange(nowMs, nowMs);
     if (this.retention.telemetryMs === Infinity) return 0;
     const cutoffMs = nowMs - this.retention.telemetryMs;
-    return this.guard('prune telemetry', () => {
-      let deleted = this.db.transaction(() => this.stmt.pruneRecentTelemetry.run(cutoffMs).changes).immediate();
-      let after = '';
-      let done = false;
-      while (!done) {
-        deleted += this.db.transaction(() => {
+    let deleted = this.guard('prune telemetry', () =>
+      this.db.transaction(() => this.stmt.pruneRecentTelemetry.run(cutoffMs).changes).immediate(),
+    );
+    let after = '';
+    let done = false;
+    while (!done) {
+      // A turn of the event loop between transactions: ingest's batches and
+      // PUBACKs go on while a large store is pruned.
+      await nextTurn();
+      deleted += this.guard('prune telemetry', () =>
+        this.db.transaction(() => {
           let n = 0;
           for (let i = 0; i < PRUNE_DEVICES_PER_TRANSACTION; i++) {
             const next = this.stmt.nextTelemetryDevice.get(after);
@@ -535,10 +543,10 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
             after = next;
           }
           return n;
-        }).immediate();
-      }
-      return deleted;
-    });
+        }).immediate(),
+      );
+    }
+    return deleted;
   }
 
   /**
@@ -549,7 +557,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
    */
   async pruneRollups(nowMs: number): Promise<PruneCounts> {
     requireRange(nowMs, nowMs);
-    return this.guard('prune rollups', () => this.rollups.prune(nowMs));
+    return this.rollups.prune(nowMs, (step) => this.guard('prune rollups', step), nextTurn);
   }
 
   async checkHealth(): Promise<void> {
