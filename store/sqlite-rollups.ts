@@ -281,9 +281,49 @@ export class SqliteRollups {
       }
     }
     const horizons = level > 0 ? this.readHorizons() : undefined;
-    const rows = this.collect(level, query, query.fromMs, query.toMs, horizons);
-    if (level === 0 && bucketMs === MINUTE_MS) return rows;
-    return mergeRows(rows, bucketMs);
+    if (level === 0) {
+      const rows = this.readTier(0, query, query.fromMs, query.toMs);
+      return bucketMs === MINUTE_MS ? rows : mergeRows(rows, bucketMs);
+    }
+    const body = this.bodyOf(level, query.fromMs, query.toMs, horizons!);
+    if (bucketMs !== this.tiers[level]!.tier.widthMs || body === undefined) {
+      return mergeRows(this.collect(level, query, query.fromMs, query.toMs, horizons), bucketMs);
+    }
+    // The answer's buckets are this tier's: its rows are final as read, and
+    // only the partial buckets at both ends are merged from finer tiers.
+    const rows = [
+      ...mergeRows(this.collect(level - 1, query, query.fromMs, body.fromMs, horizons), bucketMs),
+      ...this.readTier(level, query, body.fromMs, body.toMs),
+      ...mergeRows(this.collect(level - 1, query, body.toMs, query.toMs, horizons), bucketMs),
+    ];
+    return rows.sort(byMetricThenTime);
+  }
+
+  /** Rows of one tier in [fromMs, toMs), in (metric, time) order. */
+  private readTier(level: number, query: { kind: EntityKind; entityId: string; metrics: string | undefined }, fromMs: number, toMs: number): TierRow[] {
+    const { stmt } = this.tiers[level]!;
+    const params = { kind: query.kind, entityId: query.entityId, fromMs, toMs };
+    // Without a filter, the key would only narrow to the entity and the scan would cross every stored bucket of
+    // every metric; listing the metrics first lets each one seek straight to its range.
+    let metrics = query.metrics;
+    if (metrics === undefined) {
+      const names: string[] = [];
+      for (let name = stmt.nextMetric.get(query.kind, query.entityId, ''); name !== undefined; name = stmt.nextMetric.get(query.kind, query.entityId, name)) {
+        names.push(name);
+      }
+      if (names.length === 0) return [];
+      metrics = JSON.stringify(names);
+    }
+    return stmt.selectOfMetrics.all({ ...params, metrics });
+  }
+
+  /** The part of [fromMs, toMs) that this tier answers whole; the ends come from finer tiers. Undefined when empty. */
+  private bodyOf(level: number, fromMs: number, toMs: number, horizons: Record<RollupTierName, number>): { fromMs: number; toMs: number } | undefined {
+    const finerHorizon = horizons[this.tiers[level - 1]!.tier.name];
+    const width = this.tiers[level]!.tier.widthMs;
+    const bodyFrom = fromMs < finerHorizon ? floorTo(fromMs, width) : ceilTo(fromMs, width);
+    const bodyTo = toMs < finerHorizon ? ceilTo(toMs, width) : floorTo(toMs, width);
+    return bodyFrom < bodyTo ? { fromMs: bodyFrom, toMs: bodyTo } : undefined;
   }
 
   private collect(
@@ -294,32 +334,13 @@ export class SqliteRollups {
     horizons: Record<RollupTierName, number> | undefined,
   ): TierRow[] {
     if (fromMs >= toMs) return [];
-    const { tier, stmt } = this.tiers[level]!;
-    const read = (from: number, to: number): TierRow[] => {
-      const params = { kind: query.kind, entityId: query.entityId, fromMs: from, toMs: to };
-      // Without a filter, the key would only narrow to the entity and the scan would cross every stored bucket of
-      // every metric; listing the metrics first lets each one seek straight to its range.
-      let metrics = query.metrics;
-      if (metrics === undefined) {
-        const names: string[] = [];
-        for (let name = stmt.nextMetric.get(query.kind, query.entityId, ''); name !== undefined; name = stmt.nextMetric.get(query.kind, query.entityId, name)) {
-          names.push(name);
-        }
-        if (names.length === 0) return [];
-        metrics = JSON.stringify(names);
-      }
-      return stmt.selectOfMetrics.all({ ...params, metrics });
-    };
-    if (level === 0) return read(fromMs, toMs);
-    const finerHorizon = horizons![this.tiers[level - 1]!.tier.name];
-    const width = tier.widthMs;
-    const bodyFrom = fromMs < finerHorizon ? floorTo(fromMs, width) : ceilTo(fromMs, width);
-    const bodyTo = toMs < finerHorizon ? ceilTo(toMs, width) : floorTo(toMs, width);
-    if (bodyFrom >= bodyTo) return this.collect(level - 1, query, fromMs, toMs, horizons);
+    if (level === 0) return this.readTier(0, query, fromMs, toMs);
+    const body = this.bodyOf(level, fromMs, toMs, horizons!);
+    if (body === undefined) return this.collect(level - 1, query, fromMs, toMs, horizons);
     return [
-      ...this.collect(level - 1, query, fromMs, bodyFrom, horizons),
-      ...read(bodyFrom, bodyTo),
-      ...this.collect(level - 1, query, bodyTo, toMs, horizons),
+      ...this.collect(level - 1, query, fromMs, body.fromMs, horizons),
+      ...this.readTier(level, query, body.fromMs, body.toMs),
+      ...this.collect(level - 1, query, body.toMs, toMs, horizons),
     ];
   }
 
@@ -409,5 +430,9 @@ export function mergeRows(rows: readonly TierRow[], bucketMs: number): TierRow[]
     if (b.parts > 1) b.row.mean = b.row.count > 0 ? b.weightedSum / b.row.count : b.plainSum / b.row.minutes;
     merged.push(b.row);
   }
-  return merged.sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.bucket_start_ms - b.bucket_start_ms));
+  return merged.sort(byMetricThenTime);
+}
+
+function byMetricThenTime(a: TierRow, b: TierRow): number {
+  return a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.bucket_start_ms - b.bucket_start_ms;
 }
