@@ -26,7 +26,12 @@ export function encodeJson(value: unknown): Buffer {
 
 export function parseJson(payload: Buffer | Uint8Array | string): Decoded<unknown> {
   try {
-    const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+    const text =
+      typeof payload === 'string'
+        ? payload
+        : Buffer.isBuffer(payload)
+          ? payload.toString('utf8')
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {
     return { ok: false, reason: 'not-json', detail: (err as Error).message };

@@ -6,7 +6,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { findAbsurdValue, findImplausibleTime } from '../../protocol/index.ts';
-import type { DecodedEnvelope, DeviceRef, ValidatedEnvelope } from '../types.ts';
+import type { DecodedEnvelope, DeviceRef, StatusEnvelope, TelemetryEnvelope, ValidatedEnvelope } from '../types.ts';
 
 export interface ValidateOptions {
   /** Looks up an active (not revoked) device; undefined when unknown. */
@@ -24,7 +24,7 @@ export function validateEnvelope(envelope: DecodedEnvelope, options: ValidateOpt
   if (!device) {
     return { kind: 'rejected', message: envelope.message, reason: 'unknown-device', detail: `device ${envelope.deviceId} is not registered or was revoked` };
   }
-  if (envelope.kind === 'status') return { ...envelope, device };
+  if (envelope.kind === 'status') return withDevice(envelope, device);
   const nowMs = options.clock();
   for (const sample of envelope.samples) {
     const absurd = findAbsurdValue(device.type, sample.metrics);
@@ -35,7 +35,17 @@ export function validateEnvelope(envelope: DecodedEnvelope, options: ValidateOpt
       return { kind: 'rejected', message: envelope.message, reason, detail: badTime };
     }
   }
-  return { ...envelope, device };
+  return withDevice(envelope, device);
+}
+
+/**
+ * Completes the envelope in place: it is this message's own, and copying it
+ * would add an object per message on the hot path.
+ */
+function withDevice<E extends TelemetryEnvelope | StatusEnvelope>(envelope: E, device: DeviceRef): E & { device: DeviceRef } {
+  const accepted = envelope as E & { device: DeviceRef };
+  accepted.device = device;
+  return accepted;
 }
 
 export function validate(options: ValidateOptions): OperatorFunction<DecodedEnvelope, ValidatedEnvelope> {
