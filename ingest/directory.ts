@@ -2,8 +2,8 @@
  * A read-through cache of the registry for the hot path: which devices are
  * active, their type and site, each site's region and how many active devices
  * every site, region and the fleet has (for coverage). Refreshed on a timer
- * by the pipeline; a device provisioned in between is found by a single
- * indexed lookup on first sight.
+ * by the pipeline; a device provisioned in between is found on first sight,
+ * because the registry is reloaded whenever its change token has moved.
  */
 import type { DeviceCounts, Registry } from '../store/types.ts';
 import type { DeviceRef } from './types.ts';
@@ -34,19 +34,17 @@ export class Directory {
     this.loadedToken = token;
   }
 
+  /**
+   * An active device. A device not in the cache may have been provisioned
+   * since the last load: the registry is reloaded if its change token moved
+   * (once for a whole provisioning batch; an unknown id only costs the token
+   * check).
+   */
   findDevice(deviceId: string): DeviceRef | undefined {
     const known = this.devices.get(deviceId);
     if (known) return known;
-    const record = this.registry.getDevice(deviceId);
-    if (!record || record.revokedAtMs !== null) return undefined;
-    const ref: DeviceRef = { id: record.id, type: record.type, siteId: record.siteId };
-    this.devices.set(ref.id, ref);
-    if (!this.regions.has(ref.siteId)) {
-      const site = this.registry.getSite(ref.siteId);
-      if (site) this.regions.set(site.id, site.region);
-    }
-    this.counts = this.registry.countActiveDevices();
-    return ref;
+    this.refresh();
+    return this.devices.get(deviceId);
   }
 
   /** The device when it is known to be active, without touching the registry. */
