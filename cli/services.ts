@@ -148,6 +148,31 @@ export async function startIngestService(
   };
 }
 
+export interface EmbeddedIngest extends Service {
+  broker: Broker;
+  ingest: IngestService;
+}
+
+/**
+ * The embedded broker with ingest on its tap, as `vpp up` runs them. `stop()`
+ * closes the broker first, so that the wills of devices still connected go
+ * through the tap and are committed, then drains ingest.
+ */
+export async function startEmbeddedIngest(platform: Platform): Promise<EmbeddedIngest> {
+  const counters = new IngestCounters();
+  const source = createBrokerTapSource(counters);
+  const broker = await startBrokerService(platform, source.tap);
+  const ingest = await startIngestService(platform, broker.url, { counters, source });
+  return {
+    broker,
+    ingest,
+    async stop() {
+      await broker.close();
+      await ingest.stop();
+    },
+  };
+}
+
 export interface ControlService extends Service {
   url: string;
 }

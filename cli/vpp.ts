@@ -4,12 +4,12 @@
  * Configuration comes from VPP_* environment variables (`vpp help` lists them).
  */
 import { pino, type Logger } from 'pino';
-import { createBrokerTapSource, IngestCounters } from '../ingest/index.ts';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config.ts';
 import {
   openPlatform,
   startBrokerService,
   startControlService,
+  startEmbeddedIngest,
   startIngestService,
   startSimService,
   type Platform,
@@ -73,13 +73,9 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
     try {
-      const counters = new IngestCounters();
-      const source = createBrokerTapSource(counters);
-      const broker = await startBrokerService(platform, source.tap);
-      const ingest = await startIngestService(platform, broker.url, { counters, source });
-      // Stopped in reverse: the broker closes before ingest, so that the wills
-      // of devices still connected go through the tap and are committed.
-      services.push(ingest, { stop: () => broker.close() });
+      const embedded = await startEmbeddedIngest(platform);
+      const { broker } = embedded;
+      services.push(embedded);
       const control = await startControlService(platform, broker.url);
       services.push(control);
       let simDevices = 0;

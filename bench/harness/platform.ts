@@ -29,13 +29,14 @@ import {
   openPlatform,
   startBrokerService,
   startControlService,
-  startIngestService,
+  startEmbeddedIngest,
   type ControlService,
+  type EmbeddedIngest,
   type IngestService,
   type Platform,
 } from '../../cli/services.ts';
 import { planFleet } from '../../devices-sim/index.ts';
-import { createBrokerTapSource, IngestCounters } from '../../ingest/index.ts';
+import { IngestCounters } from '../../ingest/index.ts';
 import type { DeviceType } from '../../protocol/index.ts';
 import type { SqliteStore, TelemetryPoint } from '../../store/index.ts';
 
@@ -119,19 +120,19 @@ export async function startSystemUnderTest(options: SystemUnderTestOptions): Pro
     return result;
   };
 
-  const counters = new IngestCounters();
   const withIngest = options.ingest ?? true;
   let broker: Broker;
+  let embedded: EmbeddedIngest | undefined;
   let ingest: IngestService | undefined;
   let control: ControlService | undefined;
   try {
     if (withIngest) {
-      const source = createBrokerTapSource(counters);
-      broker = await startBrokerService(platform, source.tap);
-      ingest = await startIngestService(platform, broker.url, { counters, source });
+      embedded = await startEmbeddedIngest(platform);
+      broker = embedded.broker;
     } else {
       broker = await startBrokerService(platform);
     }
+    ingest = embedded?.ingest;
     if (options.control) control = await startControlService(platform, broker.url);
   } catch (error) {
     await store.close();
@@ -147,7 +148,7 @@ export async function startSystemUnderTest(options: SystemUnderTestOptions): Pro
     broker,
     ingest,
     controlUrl: control?.url,
-    counters,
+    counters: ingest?.ingest.counters ?? new IngestCounters(),
     serviceCredentials: { username: 'vpp-ingest', password: platform.serviceSecret },
     provisionDevices(count, types) {
       const perSite = types?.length ?? 3;
@@ -176,8 +177,8 @@ export async function startSystemUnderTest(options: SystemUnderTestOptions): Pro
       if (stopped) return;
       stopped = true;
       await control?.stop();
-      await broker.close();
-      await ingest?.stop();
+      if (embedded) await embedded.stop();
+      else await broker.close();
       await store.close();
     },
   };

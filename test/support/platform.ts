@@ -10,16 +10,14 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../../cli/config.ts';
 import {
   openPlatform,
-  startBrokerService,
   startControlService,
-  startIngestService,
+  startEmbeddedIngest,
   startSimService,
   type ControlService,
   type IngestService,
   type Platform,
   type SimService,
 } from '../../cli/services.ts';
-import { createBrokerTapSource, IngestCounters } from '../../ingest/index.ts';
 import type { Broker } from '../../broker/index.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -53,10 +51,8 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   });
   const logger = pino({ level: process.env.VPP_TEST_LOG_LEVEL ?? 'silent' });
   const platform = openPlatform(config, logger);
-  const counters = new IngestCounters();
-  const source = createBrokerTapSource(counters);
-  const broker = await startBrokerService(platform, source.tap);
-  const ingest = await startIngestService(platform, broker.url, { counters, source });
+  const embedded = await startEmbeddedIngest(platform);
+  const { broker, ingest } = embedded;
   const control = await startControlService(platform, broker.url);
   const sim = config.sim.sites > 0 ? await startSimService(platform, broker.url) : undefined;
   let stopped = false;
@@ -78,8 +74,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
       stopped = true;
       await sim?.stop();
       await control.stop();
-      await broker.close();
-      await ingest.stop();
+      await embedded.stop();
       await platform.store.close();
     },
   };
