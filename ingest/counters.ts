@@ -16,7 +16,8 @@ export class IngestCounters {
   writeFailures = 0;
   rollupsWritten = 0;
   rollupWriteFailures = 0;
-  lateBucketsRecomputed = 0;
+  /** Device minutes rolled up again from the store (late samples, minutes around a restart). */
+  deviceMinutesRecomputed = 0;
   aggregatesPublished = 0;
   readonly rejected = new Map<RejectReason, number>();
   /** Messages received but not yet acknowledged. */
@@ -32,24 +33,11 @@ export class IngestCounters {
     return total;
   }
 
-  /** A flat snapshot, e.g. `{ received: 10, 'rejected.not-json': 2, … }`. */
+  /** A flat snapshot of every counter, e.g. `{ received: 10, rejected: 2, 'rejected.not-json': 2, … }`. */
   snapshot(): Record<string, number> {
-    const out: Record<string, number> = {
-      received: this.received,
-      acceptedMessages: this.acceptedMessages,
-      acceptedSamples: this.acceptedSamples,
-      statusMessages: this.statusMessages,
-      duplicateSamples: this.duplicateSamples,
-      batchesCommitted: this.batchesCommitted,
-      samplesCommitted: this.samplesCommitted,
-      writeFailures: this.writeFailures,
-      rollupsWritten: this.rollupsWritten,
-      rollupWriteFailures: this.rollupWriteFailures,
-      lateBucketsRecomputed: this.lateBucketsRecomputed,
-      aggregatesPublished: this.aggregatesPublished,
-      inflight: this.inflight,
-      rejected: this.rejectedTotal(),
-    };
+    const out: Record<string, number> = {};
+    for (const [name, value] of Object.entries(this)) if (typeof value === 'number') out[name] = value;
+    out.rejected = this.rejectedTotal();
     for (const [reason, n] of this.rejected) out[`rejected.${reason}`] = n;
     return out;
   }

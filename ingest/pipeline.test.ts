@@ -169,6 +169,19 @@ describe('ingest pipeline', () => {
     await h.ingest.stop();
   });
 
+  it('rolls up a late sample (a minute already closed) again from the store', async () => {
+    const h = harness();
+    const minute = Math.floor((Date.now() - 180_000) / 60_000) * 60_000;
+    await store.writeTelemetry([{ deviceId: 'b1', ts: minute + 1_000, seq: 1, metrics: { powerW: 10 } }]);
+    h.sendSample('b1', { powerW: 30 }, minute + 2_000);
+    await h.waitForAcks(1);
+    await h.ingest.stop();
+    expect(h.counters.snapshot().deviceMinutesRecomputed).toBe(1);
+    const [row] = await store.queryRollups({ kind: 'device', entityId: 'b1', fromMs: minute, toMs: minute + 60_000, bucketMs: 60_000 });
+    // Both samples, the one stored before and the late one, are in the minute.
+    expect(row).toMatchObject({ count: 2, mean: 20, last: 30 });
+  });
+
   it('publishes live aggregates with coverage and flushes rollups on stop', async () => {
     const h = harness();
     const now = Date.now();

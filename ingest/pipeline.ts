@@ -54,7 +54,7 @@ export function runPipeline(messages$: Observable<InboundMessage>, deps: Pipelin
     countOutcomes(counters),
     updateTwin(deps.twin),
     batchWrite({ ...deps, maxBatchMessages: settings.maxBatchMessages, maxBatchDelayMs: settings.maxBatchDelayMs, retryDelayMs: settings.writeRetryDelayMs }),
-    rollup({ accumulator: deps.accumulator, telemetry, findDevice, clock, flushEveryMs: settings.rollupFlushEveryMs, scheduler }),
+    rollup({ accumulator: deps.accumulator, counters, telemetry, findDevice, clock, flushEveryMs: settings.rollupFlushEveryMs, scheduler }),
     writeRollups({ telemetry, counters, logger, retryDelayMs: settings.writeRetryDelayMs, maxAttempts: 5, scheduler }),
   );
 }

@@ -24,10 +24,12 @@ import {
 } from 'rxjs';
 import type { Rollup, TelemetryStore } from '../../store/types.ts';
 import { BUCKET_MS, RollupAccumulator, rollupsFromSamples, type LateBucket, type RepairBucket } from '../rollup-accumulator.ts';
+import type { IngestCounters } from '../counters.ts';
 import type { CommittedBatch, DeviceRef } from '../types.ts';
 
 export interface RollupOptions {
   accumulator: RollupAccumulator;
+  counters: IngestCounters;
   telemetry: TelemetryStore;
   findDevice(deviceId: string): DeviceRef | undefined;
   clock: () => number;
@@ -58,6 +60,7 @@ export function rollup(options: RollupOptions): OperatorFunction<CommittedBatch,
 }
 
 async function recomputeDeviceMinute(device: DeviceRef, bucketStartMs: number, options: RollupOptions): Promise<Rollup[]> {
+  options.counters.deviceMinutesRecomputed++;
   const points = await options.telemetry.queryTelemetry({
     deviceId: device.id,
     fromMs: bucketStartMs,
