@@ -13,6 +13,7 @@ import { startBroker, generateSecret, hashSecret, type Broker, type BrokerTap } 
 import { buildControlApp, createLiveView, createMqttRevocations, feedLiveView, type HealthReport } from '../control/index.ts';
 import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type Ingest } from '../ingest/index.ts';
+import type { DeviceType } from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -232,6 +233,24 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
   };
 }
 
+/**
+ * Registers each device (or, when it exists, gives it a new secret and lifts
+ * a revocation) and returns it with its secret, which is stored only hashed.
+ */
+export function issueCredentials<D extends { id: string; type: DeviceType; siteId: string }>(
+  store: SqliteStore,
+  devices: readonly D[],
+  nowMs: number,
+): Array<D & { secret: string }> {
+  return devices.map((device) => {
+    const secret = generateSecret();
+    const secretHash = hashSecret(secret);
+    if (store.getDevice(device.id)) store.resetDeviceSecret(device.id, secretHash);
+    else store.createDevice({ id: device.id, type: device.type, siteId: device.siteId, secretHash }, nowMs);
+    return { ...device, secret };
+  });
+}
+
 export interface SimService extends Service {
   fleet: Fleet;
   devices: number;
@@ -245,13 +264,7 @@ export async function startSimService(platform: Platform, mqttUrl: string): Prom
   const { config, store, clock, logger } = platform;
   const plan = planFleet({ sites: config.sim.sites, seed: config.sim.seed, regions: config.sim.regions });
   for (const site of plan.sites) store.upsertSite(site);
-  const devices = plan.devices.map((device) => {
-    const secret = generateSecret();
-    const secretHash = hashSecret(secret);
-    if (store.getDevice(device.id)) store.resetDeviceSecret(device.id, secretHash);
-    else store.createDevice({ ...device, secretHash }, clock());
-    return { ...device, secret };
-  });
+  const devices = issueCredentials(store, plan.devices, clock());
   const fleet = await startFleet({
     mqttUrl,
     devices,

@@ -23,9 +23,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Broker, BrokerCounters } from '../../broker/index.ts';
-import { generateSecret, hashSecret } from '../../broker/index.ts';
 import { loadConfig, type Config } from '../../cli/config.ts';
 import {
+  issueCredentials,
   openPlatform,
   startBrokerService,
   startControlService,
@@ -154,16 +154,13 @@ export async function startSystemUnderTest(options: SystemUnderTestOptions): Pro
       const perSite = types?.length ?? 3;
       const sites = Math.ceil(count / perSite);
       const plan = planFleet({ sites: sitesMade + sites, seed: 1, regions: config.sim.regions });
-      const made: DeviceCredential[] = [];
       const newSites = new Set(plan.sites.slice(sitesMade).map((site) => site.id));
       for (const site of plan.sites.slice(sitesMade)) store.upsertSite(site);
-      for (const device of plan.devices) {
-        if (!newSites.has(device.siteId) || (types && !types.includes(device.type))) continue;
-        if (made.length >= count) break;
-        const secret = generateSecret();
-        store.createDevice({ id: device.id, type: device.type, siteId: device.siteId, secretHash: hashSecret(secret) }, Date.now());
-        made.push({ id: device.id, type: device.type, siteId: device.siteId, secret });
-      }
+      const wanted = plan.devices
+        .filter((device) => newSites.has(device.siteId) && (!types || types.includes(device.type)))
+        .slice(0, count)
+        .map(({ id, type, siteId }) => ({ id, type, siteId }));
+      const made: DeviceCredential[] = issueCredentials(store, wanted, Date.now());
       sitesMade += sites;
       ingest?.ingest.directory.refresh();
       return made;
