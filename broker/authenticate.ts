@@ -17,7 +17,7 @@
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import { isValidDeviceId } from '../protocol/index.ts';
-import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
+import { generateSecret, hashSecret, verifySecret } from '../store/credentials.ts';
 import type { MutableBrokerCounters } from './counters.ts';
 import { mayPublish, type Identity } from './policy.ts';
 

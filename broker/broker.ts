@@ -9,7 +9,7 @@ import { MAX_PACKET_BYTES } from '../protocol/index.ts';
 import { createAuthenticationHooks, type CredentialSource } from './authenticate.ts';
 import { createAuthorizationHooks } from './authorize.ts';
 import { createBrokerCounters, type BrokerCounters } from './counters.ts';
-import { hashSecret } from './credentials.ts';
+import { hashSecret } from '../store/credentials.ts';
 import { BrokerError } from './errors.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
 import type { Identity } from './policy.ts';

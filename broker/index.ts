@@ -4,4 +4,3 @@ export type { TapWindow } from './tap-flow-control.ts';
 export type { BrokerCounters } from './counters.ts';
 export type { CredentialSource } from './authenticate.ts';
 export { BrokerError, type BrokerErrorCode } from './errors.ts';
-export { generateSecret, hashSecret, verifySecret } from './credentials.ts';

@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import mqtt, { ErrorWithSubackPacket, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { generateSecret, hashSecret } from './credentials.ts';
+import { generateSecret, hashSecret } from '../store/credentials.ts';
 import { startBroker, type Broker, type BrokerOptions } from './broker.ts';
 import type { CredentialSource } from './authenticate.ts';
 

@@ -9,12 +9,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { startBroker, generateSecret, hashSecret, type Broker, type BrokerTap } from '../broker/index.ts';
+import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
 import { buildControlApp, createLiveView, createMqttRevocations, feedLiveView, type HealthReport } from '../control/index.ts';
 import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type Ingest } from '../ingest/index.ts';
 import type { DeviceType } from '../protocol/index.ts';
-import { openSqliteStore, type SqliteStore } from '../store/index.ts';
+import { generateSecret, hashSecret, openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 

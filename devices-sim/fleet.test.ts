@@ -4,7 +4,7 @@ import { Aedes } from 'aedes';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateSecret } from '../broker/credentials.ts';
+import { generateSecret } from '../store/credentials.ts';
 import {
   METRICS,
   decodeAck,

@@ -11,7 +11,11 @@ import {
   TelemetryBatchCheck,
   TelemetrySampleCheck,
   CommandCheck,
+  MAX_STATUS_BYTES,
+  STATUS_EXTRA_NAME_PATTERN,
+  PresenceEventCheck,
   type Ack,
+  type PresenceEvent,
   type Command,
   type Status,
   type TelemetryPayload,
@@ -65,6 +69,20 @@ export function decodeTelemetry(payload: Buffer | Uint8Array | string): Decoded<
   const isBatch = typeof value === 'object' && value !== null && 'samples' in value;
   return isBatch ? checkSchema(TelemetryBatchCheck, value) : checkSchema(TelemetrySampleCheck, value);
 }
-export const decodeStatus: (payload: Buffer | Uint8Array | string) => Decoded<Status> = decodeWith(StatusCheck);
+/** A status is small: its size is checked before parsing, so no payload can cost more than that. */
+export function decodeStatus(payload: Buffer | Uint8Array | string): Decoded<Status> {
+  const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (bytes > MAX_STATUS_BYTES) return { ok: false, reason: 'schema', detail: `status of ${bytes} bytes is larger than ${MAX_STATUS_BYTES}` };
+  const decoded = decodeWith(StatusCheck)(payload);
+  if (!decoded.ok) return decoded;
+  for (const name of Object.keys(decoded.value)) {
+    if (name !== 'online' && name !== 'firmware' && !STATUS_EXTRA_NAME.test(name)) {
+      return { ok: false, reason: 'schema', detail: `/${name}: status field names must match ${STATUS_EXTRA_NAME_PATTERN}` };
+    }
+  }
+  return decoded;
+}
+const STATUS_EXTRA_NAME = new RegExp(STATUS_EXTRA_NAME_PATTERN);
+export const decodePresenceEvent: (payload: Buffer | Uint8Array | string) => Decoded<PresenceEvent> = decodeWith(PresenceEventCheck);
 export const decodeCommand: (payload: Buffer | Uint8Array | string) => Decoded<Command> = decodeWith(CommandCheck);
 export const decodeAck: (payload: Buffer | Uint8Array | string) => Decoded<Ack> = decodeWith(AckCheck);

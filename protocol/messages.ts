@@ -18,8 +18,12 @@ export const MAX_SAMPLES_PER_MESSAGE = 2_000;
 
 export const TelemetrySampleSchema = Type.Object(
   {
-    ts: Type.Integer({ minimum: 0, description: 'measurement time, ms since the Unix epoch' }),
-    seq: Type.Integer({ minimum: 0, description: 'per-device counter, increases by one per sample' }),
+    ts: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'measurement time, ms since the Unix epoch' }),
+    seq: Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'per-device counter, increases by one per sample; at most 2^53 - 1',
+    }),
     metrics: Type.Record(Type.String({ pattern: METRIC_NAME_PATTERN }), Type.Number(), {
       minProperties: 1,
       maxProperties: MAX_METRICS_PER_SAMPLE,
@@ -41,12 +45,26 @@ export type TelemetryBatch = Static<typeof TelemetryBatchSchema>;
 export const TelemetryPayloadSchema = Type.Union([TelemetrySampleSchema, TelemetryBatchSchema]);
 export type TelemetryPayload = Static<typeof TelemetryPayloadSchema>;
 
+/** Largest status payload, in bytes: a status is a handful of fields. */
+export const MAX_STATUS_BYTES = 4 * 1024;
+/** Most extra (unknown) fields a status may carry; each a scalar. */
+export const MAX_STATUS_EXTRAS = 16;
+export const STATUS_EXTRA_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_]{0,31}$';
+
+/**
+ * A device's status. Besides the known fields, firmware may add up to
+ * MAX_STATUS_EXTRAS scalar fields (short strings, finite numbers, booleans):
+ * nothing nested, so a status is bounded in size and depth.
+ */
 export const StatusSchema = Type.Object(
   {
     online: Type.Boolean(),
     firmware: Type.Optional(Type.String({ maxLength: 64 })),
   },
-  { additionalProperties: true },
+  {
+    maxProperties: 2 + MAX_STATUS_EXTRAS,
+    additionalProperties: Type.Union([Type.String({ maxLength: 128 }), Type.Number(), Type.Boolean(), Type.Null()]),
+  },
 );
 export type Status = Static<typeof StatusSchema>;
 
@@ -76,6 +94,24 @@ export const TelemetrySampleCheck = TypeCompiler.Compile(TelemetrySampleSchema);
 export const TelemetryBatchCheck = TypeCompiler.Compile(TelemetryBatchSchema);
 export const StatusCheck = TypeCompiler.Compile(StatusSchema);
 export const CommandCheck = TypeCompiler.Compile(CommandSchema);
+
+/**
+ * A device's connection opened or closed, as the broker saw it (broker
+ * clock). `brokerStartedAtMs` tells which broker run it belongs to.
+ */
+export const PRESENCE_REASONS = ['connected', 'disconnected', 'connection-lost', 'taken-over', 'revoked', 'secret-expired', 'broker-closing'] as const;
+export const PresenceEventSchema = Type.Object(
+  {
+    deviceId: Type.String({ minLength: 1, maxLength: 64 }),
+    connected: Type.Boolean(),
+    reason: Type.Union(PRESENCE_REASONS.map((r) => Type.Literal(r))),
+    ts: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    brokerStartedAtMs: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  },
+  { additionalProperties: false },
+);
+export type PresenceEvent = Static<typeof PresenceEventSchema>;
+export const PresenceEventCheck = TypeCompiler.Compile(PresenceEventSchema);
 export const AckCheck = TypeCompiler.Compile(AckSchema);
 
 /** Normalises a telemetry payload to its list of samples. */
@@ -122,6 +158,17 @@ export const ServiceHealthSchema = Type.Object({
   ts: Type.Integer(),
   ok: Type.Boolean(),
   detail: Type.Optional(Type.String()),
+  /** When this run of the service started; the broker's tells which connections are gone after a restart. */
+  startedAtMs: Type.Optional(Type.Integer()),
+  /** Ingest only: whether the pipeline is committing. */
+  pipeline: Type.Optional(
+    Type.Object({
+      inflight: Type.Integer({ minimum: 0, description: 'messages received and not yet acknowledged' }),
+      oldestUnackedAgeMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+      lastCommitAtMs: Type.Union([Type.Integer(), Type.Null()]),
+      stalled: Type.Boolean({ description: 'messages wait and nothing was committed for longer than the stall bound' }),
+    }),
+  ),
   counters: Type.Record(Type.String(), Type.Number()),
 });
 export type ServiceHealth = Static<typeof ServiceHealthSchema>;

@@ -75,6 +75,59 @@ export function serviceHealthTopic(service: string): string {
 }
 export const SERVICE_HEALTH_FILTER = `${TOPIC_ROOT}/platform/health/+`;
 
-/** MQTT usernames of platform services; a device id may never take one. */
+/**
+ * Connection events of devices, published by the platform's broker (QoS 1,
+ * not retained) on `vpp/v1/platform/presence/{id}` when a device's
+ * connection opens and when it closes for any reason. Presence in the twin
+ * follows them, not the devices' own retained status.
+ */
+export function presenceTopic(deviceId: string): string {
+  return `${TOPIC_ROOT}/platform/presence/${deviceId}`;
+}
+export const PRESENCE_FILTER = `${TOPIC_ROOT}/platform/presence/+`;
+const PRESENCE_PREFIX = `${TOPIC_ROOT}/platform/presence/`;
+
+/** The device id of a presence topic; undefined for any other topic. */
+export function parsePresenceTopic(topic: string): string | undefined {
+  if (!topic.startsWith(PRESENCE_PREFIX)) return undefined;
+  const deviceId = topic.slice(PRESENCE_PREFIX.length);
+  return isValidDeviceId(deviceId) ? deviceId : undefined;
+}
+
+/** The broker's own heartbeat (retained), carrying when it started: connections older than that are gone. */
+export const BROKER_HEALTH_TOPIC = serviceHealthTopic('broker');
+
+/**
+ * MQTT accounts of platform services; a device id may never take one. Each
+ * service has its own secret, connects with a fixed client id (its account
+ * name, so nobody else can take over its session) and may publish and
+ * subscribe only where its job needs, by exact filter.
+ */
 export const SERVICE_ACCOUNTS = ['vpp-ingest', 'vpp-control'] as const;
 export type ServiceAccount = (typeof SERVICE_ACCOUNTS)[number];
+
+export interface ServicePermissions {
+  /** The only client id the account may connect with. */
+  clientId: string;
+  /** Topics or filters it may publish on (a `#`/`+` here matches topics under it). */
+  publish: readonly string[];
+  /** Filters it may subscribe to, compared exactly. */
+  subscribe: readonly string[];
+}
+
+export const SERVICE_PERMISSIONS: Readonly<Record<ServiceAccount, ServicePermissions>> = {
+  'vpp-ingest': {
+    clientId: 'vpp-ingest',
+    publish: [AGGREGATES_FILTER, serviceHealthTopic('ingest')],
+    subscribe: [allDevicesFilter('telemetry'), allDevicesFilter('status'), PRESENCE_FILTER, BROKER_HEALTH_TOPIC],
+  },
+  'vpp-control': {
+    clientId: 'vpp-control',
+    publish: [REVOCATIONS_TOPIC],
+    subscribe: [AGGREGATES_FILTER, SERVICE_HEALTH_FILTER],
+  },
+};
+
+export function isServiceAccount(name: string): name is ServiceAccount {
+  return (SERVICE_ACCOUNTS as readonly string[]).includes(name);
+}

@@ -7,3 +7,4 @@ export * from './types.ts';
 export { SqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';
+export { generateSecret, hashSecret, verifySecret } from './credentials.ts';

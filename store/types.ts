@@ -28,7 +28,7 @@ export interface NewDevice {
   id: string;
   type: DeviceType;
   siteId: string;
-  /** Hash of the device secret (see broker/credentials.ts); the secret itself is never stored. */
+  /** Hash of the device secret (see store/credentials.ts); the secret itself is never stored. */
   secretHash: string;
 }
 
@@ -40,11 +40,27 @@ export interface Registry {
   listSites(): Site[];
   /** Creates a device. Throws StoreError 'conflict' if the id exists, 'not-found' if the site does not. */
   createDevice(device: NewDevice, nowMs: number): DeviceRecord;
-  /** Replaces a device's secret hash and clears a revocation. Throws 'not-found'. */
+  /**
+   * Replaces a device's secret hash at once (no grace for the old secret).
+   * Never lifts a revocation: a revoked device stays revoked whatever
+   * provisions it again. Throws 'not-found'.
+   */
   resetDeviceSecret(id: string, secretHash: string): void;
+  /**
+   * Gives a device a new secret hash; the current one stays accepted until
+   * `previousValidUntilMs` (the grace period), then only the new one is.
+   * Rotating again during a grace period replaces the previous hash with the
+   * then-current one. Throws 'not-found' for an unknown device and
+   * 'conflict' for a revoked one.
+   */
+  rotateDeviceSecret(id: string, secretHash: string, previousValidUntilMs: number): void;
   getDevice(id: string): DeviceRecord | undefined;
-  /** The secret hash of an active (not revoked) device, or undefined. */
-  getActiveSecretHash(id: string): string | undefined;
+  /**
+   * The secret hashes a device may connect with at `nowMs`: the current one
+   * first, then the previous one while its grace period lasts. Empty for an
+   * unknown or revoked device.
+   */
+  getAcceptedSecretHashes(id: string, nowMs: number): string[];
   listDevices(filter?: { siteId?: string }): DeviceRecord[];
   /** Marks a device revoked; false when it does not exist or is already revoked. */
   revokeDevice(id: string, nowMs: number): boolean;
@@ -139,6 +155,16 @@ export interface TelemetryStore {
   close(): Promise<void>;
 }
 
+/**
+ * Where a device stands, from the broker's connection events:
+ * - online: connected, and heard from recently;
+ * - stale: connected but silent for longer than the stale bound;
+ * - offline: not connected (disconnected, will published, broker restarted,
+ *   or never seen).
+ */
+export const PRESENCES = ['online', 'stale', 'offline'] as const;
+export type Presence = (typeof PRESENCES)[number];
+
 /** Latest known state of a device: its digital twin. */
 export interface DeviceState {
   deviceId: string;
@@ -149,8 +175,12 @@ export interface DeviceState {
   lastSeq: number | null;
   /** Latest value of every metric ever reported. */
   metrics: Record<string, number>;
+  /** True while the device is connected (presence online or stale). */
   online: boolean;
-  /** The device's latest status message, as sent. */
+  presence: Presence;
+  /** Since when `presence` has held (platform clock), null when never known. */
+  presenceSinceMs: number | null;
+  /** The device's latest status message, as validated (known fields and bounded scalar extras only). */
   status: Record<string, unknown> | null;
 }
 
@@ -166,22 +196,57 @@ export interface DeadLetter {
   topic: string;
   /** The MQTT client that published it, when known. */
   clientId: string | null;
-  /** Machine-readable reason, e.g. 'not-json', 'schema', 'unknown-device', 'absurd-value', 'future-timestamp'. */
+  /** Machine-readable reason, e.g. 'not-json', 'schema', 'unknown-device', 'absurd-value', 'store-refused'. */
   reason: string;
+  /** Human-readable detail; the store keeps at most its first 1,000 characters. */
   detail: string;
+  /** The payload as received; the store keeps at most its first `maxPayloadBytes`. */
   payload: Buffer;
 }
 
-export interface StoredDeadLetter extends DeadLetter {
+export interface StoredDeadLetter extends Omit<DeadLetter, 'payload'> {
   id: number;
+  /** The stored (possibly truncated) payload. */
+  payload: Buffer;
+  /** Size of the payload as received, in bytes. */
+  payloadBytes: number;
+  /** SHA-256 of the payload as received, hex. */
+  payloadSha256: string;
+  /** True when `payload` holds only the first bytes of what was received. */
+  truncated: boolean;
+}
+
+/** Bounds on what dead letters may occupy; bad input never fills the disk. */
+export interface DeadLetterLimits {
+  /** Stored bytes kept per payload; the rest is cut (size and hash of the whole are kept). */
+  maxPayloadBytes: number;
+  /** Total stored payload bytes; the oldest letters are deleted beyond it, at each add. */
+  maxTotalBytes: number;
+  /** Letters older than this are deleted by pruneDeadLetters. */
+  retentionMs: number;
 }
 
 export interface DeadLetterStore {
+  /** Stores the letters (truncated to the limits) and deletes the oldest beyond the total size cap. */
   addDeadLetters(letters: readonly DeadLetter[]): void;
-  listDeadLetters(query: { limit: number; reason?: string; beforeId?: number }): StoredDeadLetter[];
+  /**
+   * Newest first. Stops before `limit` once the payloads listed add up to
+   * `maxBytes` (always at least one letter when any matches).
+   */
+  listDeadLetters(query: { limit: number; reason?: string; beforeId?: number; maxBytes?: number }): StoredDeadLetter[];
   countDeadLettersByReason(): Record<string, number>;
+  /** Deletes letters older than the retention; returns how many. */
+  pruneDeadLetters(nowMs: number): number;
 }
 
+/**
+ * - conflict, not-found: the request does not fit the stored state.
+ * - unavailable: transient (busy, locked, disk full, I/O, connection closed);
+ *   the same request may succeed later, so writers retry with backoff.
+ * - invalid: deterministic; the store refuses this request and will refuse
+ *   it again (a value out of range, a payload that cannot be serialised).
+ *   Writers isolate the message that caused it and dead-letter it.
+ */
 export type StoreErrorCode = 'conflict' | 'not-found' | 'unavailable' | 'invalid';
 
 export class StoreError extends Error {

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 // credentials.ts rather than broker/index.ts: the index loads the whole broker (aedes), seconds of start-up control does not need.
-import { generateSecret, hashSecret } from '../../broker/credentials.ts';
+import { generateSecret, hashSecret } from '../../store/credentials.ts';
 import { SERVICE_ACCOUNTS, isValidDeviceId, type DeviceType } from '../../protocol/index.ts';
 import type { DeviceRecord, Registry, Site } from '../../store/types.ts';
 import { StoreError } from '../../store/types.ts';

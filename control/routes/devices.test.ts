@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifySecret } from '../../broker/credentials.ts';
+import { verifySecret } from '../../store/credentials.ts';
 import { ADMIN_TOKEN, useControlTest, provisionDevices } from '../test-helper.ts';
 import { T0 } from '../test-fixtures.ts';
 

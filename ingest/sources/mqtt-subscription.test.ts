@@ -7,7 +7,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateSecret, hashSecret, startBroker, type Broker } from '../../broker/index.ts';
+import { startBroker, type Broker } from '../../broker/index.ts';
+import { generateSecret, hashSecret } from '../../store/credentials.ts';
 import { IngestCounters } from '../counters.ts';
 import type { InboundMessage } from '../types.ts';
 import { connectMqttSubscription, type MqttSubscriptionSource } from './mqtt-subscription.ts';
