@@ -10,18 +10,27 @@ export class IngestCounters {
   acceptedMessages = 0;
   acceptedSamples = 0;
   statusMessages = 0;
+  /** Connection events and broker starts applied to presence. */
+  presenceEvents = 0;
   duplicateSamples = 0;
   batchesCommitted = 0;
   samplesCommitted = 0;
+  /** Transient store failures, each followed by a retry of the same batch. */
   writeFailures = 0;
+  /** Batches split in halves because the store refused something in them. */
+  batchSplits = 0;
+  /** Rejections only counted, their device's dead-letter budget being spent. */
+  deadLettersSuppressed = 0;
+  /** Messages whose dead letter the store refused too; acknowledged and counted only. */
+  deadLettersLost = 0;
+  /** Online devices turned stale (connected, silent too long). */
+  devicesTurnedStale = 0;
   rollupsWritten = 0;
   rollupWriteFailures = 0;
   /** Device minutes rolled up again from the store (late samples, minutes around a restart). */
   deviceMinutesRecomputed = 0;
   aggregatesPublished = 0;
   readonly rejected = new Map<RejectReason, number>();
-  /** Messages received but not yet acknowledged. */
-  inflight = 0;
 
   reject(reason: RejectReason): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);

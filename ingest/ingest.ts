@@ -1,21 +1,31 @@
 /**
  * Ingest as a running service: the pipeline plus its timers (live aggregates,
- * heartbeat, registry refresh). Lifecycle: `startIngest` subscribes to the
- * source at once; `stop()` first stops the source taking messages, then waits
- * until the pipeline has committed and acknowledged everything in flight and
- * flushed its rollups, then stops the timers.
+ * presence, heartbeat, registry refresh). Lifecycle: `startIngest` subscribes
+ * to the source at once; `stop()` first stops the source taking messages,
+ * then waits until the pipeline has committed and acknowledged everything in
+ * flight and flushed its rollups, but no longer than `shutdownTimeoutMs`:
+ * past that (the store is down, say) it gives up, and what was not
+ * committed was not acknowledged, so devices send it again. Then it stops
+ * the timers.
+ *
+ * Liveness: the heartbeat says how many messages are in flight, how long
+ * the oldest has waited and when the pipeline last committed; it reports
+ * the pipeline stalled (ok: false) when messages have waited longer than
+ * `stallAfterMs` and nothing was committed in that time.
  */
-import { interval, Subscription, type Observable, type SchedulerLike } from 'rxjs';
+import { interval, Subscription, type SchedulerLike } from 'rxjs';
 import type { Logger } from 'pino';
 import { aggregateTopic, encodeJson, serviceHealthTopic, type AggregateSnapshot, type ServiceHealth } from '../protocol/index.ts';
 import type { DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
 import type { IngestCounters } from './counters.ts';
+import { DeadLetterBudget } from './dead-letter-budget.ts';
 import { Directory } from './directory.ts';
 import { liveAggregates$ } from './live-aggregates.ts';
 import { runPipeline, type PipelineSettings } from './pipeline.ts';
 import { BUCKET_MS, bucketStartOf, RollupAccumulator } from './rollup-accumulator.ts';
+import type { PipelineProgress } from './stages/commit-batch.ts';
 import { Twin } from './twin.ts';
-import type { InboundMessage } from './types.ts';
+import type { IngestSource } from './types.ts';
 
 /** Site aggregates are published every this many live-aggregate ticks. */
 const SITE_PUBLISH_EVERY = 5;
@@ -26,10 +36,21 @@ export interface IngestSettings extends PipelineSettings {
   liveWindowMs: number;
   heartbeatIntervalMs: number;
   directoryRefreshMs: number;
+  /** A connected device silent for this long is stale. */
+  staleAfterMs: number;
+  /** How often presence is checked for staleness and changed twins are saved. */
+  presenceCheckMs: number;
+  /** Messages waiting this long with no commit in that time: the pipeline is stalled. */
+  stallAfterMs: number;
+  /** stop() waits at most this long for in-flight messages to commit. */
+  shutdownTimeoutMs: number;
+  /** Dead letters one device may store in a burst, and per minute after it. */
+  deadLetterBurst: number;
+  deadLettersPerMinute: number;
 }
 
 export interface IngestOptions {
-  source: { messages$: Observable<InboundMessage>; close(): void };
+  source: IngestSource;
   registry: Registry;
   telemetry: TelemetryStore;
   twins: TwinStore;
@@ -50,9 +71,18 @@ export interface Ingest {
   readonly directory: Directory;
   /** True until the pipeline failed or stopped. */
   running(): boolean;
+  /** In flight, oldest unacknowledged age, last commit, stalled: what the heartbeat reports. */
+  liveness(): PipelineLiveness;
   /** Latest live aggregates computed (also published). */
   latestAggregates(): readonly AggregateSnapshot[];
   stop(): Promise<void>;
+}
+
+export interface PipelineLiveness {
+  inflight: number;
+  oldestUnackedAgeMs: number | null;
+  lastCommitAtMs: number | null;
+  stalled: boolean;
 }
 
 export function startIngest(options: IngestOptions): Ingest {
@@ -60,7 +90,9 @@ export function startIngest(options: IngestOptions): Ingest {
   const logger = options.logger.child({ component: 'ingest' });
   const { counters } = options;
   const directory = new Directory(options.registry);
-  const twin = new Twin(options.twins.listDeviceStates());
+  const twin = new Twin(options.twins.listDeviceStates(), { maxMetricsPerDevice: settings.maxMetricsPerDevice });
+  const progress: PipelineProgress = { lastCommitAtMs: null };
+  const deadLetterBudget = new DeadLetterBudget({ burst: settings.deadLetterBurst, perMinute: settings.deadLettersPerMinute });
   const startMs = clock();
   // A device's committed samples are never newer than its saved twin (the
   // batch writer saves twins first), so the twin at start tells which
@@ -94,7 +126,7 @@ export function startIngest(options: IngestOptions): Ingest {
   let tick = 0;
   const pipeline = runPipeline(
     options.source.messages$,
-    { ...options, directory, twin, accumulator, counters, logger },
+    { ...options, directory, twin, accumulator, counters, logger, progress, deadLetterBudget },
     settings,
   ).subscribe({
     error: (error: unknown) => {
@@ -125,18 +157,54 @@ export function startIngest(options: IngestOptions): Ingest {
       },
     ),
   );
+  const liveness = (): PipelineLiveness => {
+    const nowMs = clock();
+    const { count, oldestReceivedAtMs } = options.source.inflight();
+    const oldestUnackedAgeMs = oldestReceivedAtMs === null ? null : Math.max(0, nowMs - oldestReceivedAtMs);
+    const lastCommitAtMs = progress.lastCommitAtMs;
+    const stalled =
+      oldestUnackedAgeMs !== null &&
+      oldestUnackedAgeMs > settings.stallAfterMs &&
+      (lastCommitAtMs === null || nowMs - lastCommitAtMs > settings.stallAfterMs);
+    return { inflight: count, oldestUnackedAgeMs, lastCommitAtMs, stalled };
+  };
+  let reportedStall = false;
   const publishHeartbeat = (): void => {
+    const pipeline = liveness();
+    if (pipeline.stalled !== reportedStall) {
+      reportedStall = pipeline.stalled;
+      if (pipeline.stalled) logger.error(pipeline, 'ingest pipeline stalled: messages wait and nothing was committed');
+      else logger.info(pipeline, 'ingest pipeline committing again');
+    }
+    const detail = failure?.message ?? (pipeline.stalled ? `stalled: ${pipeline.inflight} messages waiting, oldest for ${pipeline.oldestUnackedAgeMs} ms` : undefined);
     const health: ServiceHealth = {
       service: 'ingest',
       ts: clock(),
-      ok: running,
-      counters: counters.snapshot(),
-      ...(failure ? { detail: failure.message } : {}),
+      ok: running && !pipeline.stalled,
+      startedAtMs: startMs,
+      pipeline,
+      counters: { ...counters.snapshot(), inflight: pipeline.inflight },
+      ...(detail !== undefined ? { detail } : {}),
     };
     options.publish(serviceHealthTopic('ingest'), encodeJson(health), { retain: true });
   };
   publishHeartbeat();
   timers.add(interval(settings.heartbeatIntervalMs, scheduler).subscribe(publishHeartbeat));
+  timers.add(
+    interval(settings.presenceCheckMs, scheduler).subscribe(() => {
+      counters.devicesTurnedStale += twin.markStale(clock(), settings.staleAfterMs);
+      // Presence changes with no data behind them (stale, broker restarts,
+      // devices that went quiet) are saved here, not with a batch.
+      const states = twin.takeDirty();
+      if (states.length === 0) return;
+      try {
+        options.twins.saveDeviceStates(states);
+      } catch (error) {
+        twin.markDirty(states.map((s) => s.deviceId));
+        logger.warn({ err: error, devices: states.length }, 'saving device presence failed; retried at the next check');
+      }
+    }),
+  );
   timers.add(
     interval(settings.directoryRefreshMs, scheduler).subscribe(() => {
       try {
@@ -152,12 +220,23 @@ export function startIngest(options: IngestOptions): Ingest {
     twin,
     directory,
     running: () => running,
+    liveness,
     latestAggregates: () => latest,
     async stop() {
       options.source.close();
-      await done;
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      const gaveUp = await Promise.race([
+        done.then(() => false),
+        new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(true), settings.shutdownTimeoutMs))),
+      ]);
+      clearTimeout(timeout);
+      if (gaveUp) {
+        const { count } = options.source.inflight();
+        logger.warn({ inflight: count, shutdownTimeoutMs: settings.shutdownTimeoutMs }, 'stopped before every message was committed; they were not acknowledged and will be sent again');
+      }
       pipeline.unsubscribe();
       timers.unsubscribe();
+      running = false;
       publishHeartbeatStopped();
     },
   };

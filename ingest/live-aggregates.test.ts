@@ -30,7 +30,7 @@ describe('liveAggregates$', () => {
       twin.applyTelemetry('a', [{ ts: 0, seq: 1, metrics: { powerW: 100, energyWh: 1, capacityWh: 2 } }], 0);
       twin.applyTelemetry('b', [{ ts: 0, seq: 1, metrics: { powerW: 50 } }], 3_000);
       twin.applyTelemetry('c', [{ ts: 0, seq: 1, metrics: { powerW: 7 } }], 3_000);
-      twin.applyStatus('c', { online: false }, 3_500);
+      twin.applyStatus('c', { online: false }, 3_500, false);
       const fleet$ = liveAggregates$({
         twin,
         directory: new Directory(store),

@@ -8,12 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type SqliteStore, type TelemetryStore } from '../store/index.ts';
+import { StoreError, openSqliteStore, type SqliteStore, type TelemetryStore } from '../store/index.ts';
 import { IngestCounters } from './counters.ts';
 import { startIngest, type IngestSettings } from './ingest.ts';
-import type { InboundMessage } from './types.ts';
+import { createHandFedSource } from './test-source.ts';
 
 const settings: IngestSettings = {
   maxBatchMessages: 3,
@@ -27,6 +26,13 @@ const settings: IngestSettings = {
   liveWindowMs: 60_000,
   heartbeatIntervalMs: 1_000,
   directoryRefreshMs: 1_000,
+  maxMetricsPerDevice: 16,
+  staleAfterMs: 30_000,
+  presenceCheckMs: 1_000,
+  stallAfterMs: 5_000,
+  shutdownTimeoutMs: 5_000,
+  deadLetterBurst: 100,
+  deadLettersPerMinute: 60,
 };
 
 describe('ingest pipeline', () => {
@@ -47,12 +53,12 @@ describe('ingest pipeline', () => {
   });
 
   function harness(telemetry: TelemetryStore = store) {
-    const subject = new Subject<InboundMessage>();
     const counters = new IngestCounters();
+    const source = createHandFedSource(counters);
     const published = new Map<string, Buffer>();
     const acks: Array<{ topic: string; storedAtAck: Promise<boolean> }> = [];
     const ingest = startIngest({
-      source: { messages$: subject.asObservable(), close: () => subject.complete() },
+      source,
       registry: store,
       telemetry,
       twins: store,
@@ -65,22 +71,15 @@ describe('ingest pipeline', () => {
     });
     let nextTs = Date.now() - 10_000;
     const send = (topic: string, payload: unknown, ts?: number) => {
-      counters.received++;
       const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
       const clientId = topic.split('/')[3] ?? null;
-      subject.next({
-        topic,
-        payload: Buffer.from(body),
-        clientId,
-        receivedAtMs: Date.now(),
-        ack: () => {
-          // What the store holds at the moment of the ack.
-          const storedAtAck =
-            ts === undefined || clientId === null
-              ? Promise.resolve(true)
-              : store.queryTelemetry({ deviceId: clientId, fromMs: ts, toMs: ts + 1, limit: 1 }).then((r) => r.length === 1);
-          acks.push({ topic, storedAtAck });
-        },
+      return source.push({ topic, payload: Buffer.from(body), clientId, receivedAtMs: Date.now() }, () => {
+        // What the store holds at the moment of the ack.
+        const storedAtAck =
+          ts === undefined || clientId === null
+            ? Promise.resolve(true)
+            : store.queryTelemetry({ deviceId: clientId, fromMs: ts, toMs: ts + 1, limit: 1 }).then((r) => r.length === 1);
+        acks.push({ topic, storedAtAck });
       });
     };
     const sendSample = (deviceId: string, metrics: Record<string, number>, ts = nextTs++) => {
@@ -94,7 +93,7 @@ describe('ingest pipeline', () => {
         await new Promise((r) => setTimeout(r, 5));
       }
     };
-    return { ingest, counters, published, acks, send, sendSample, waitForAcks };
+    return { ingest, counters, source, published, acks, send, sendSample, waitForAcks };
   }
 
   it('acknowledges telemetry only once it is in the store', async () => {
@@ -103,7 +102,7 @@ describe('ingest pipeline', () => {
     await h.waitForAcks(7);
     expect(await Promise.all(h.acks.map((a) => a.storedAtAck))).toEqual(Array(7).fill(true));
     expect(h.counters.batchesCommitted).toBeGreaterThanOrEqual(3);
-    expect(h.counters.inflight).toBe(0);
+    expect(h.source.inflight().count).toBe(0);
     await h.ingest.stop();
   });
 
@@ -133,26 +132,29 @@ describe('ingest pipeline', () => {
     await h.ingest.stop();
   });
 
-  it('keeps the twin: latest metrics, presence from status, saved to the store', async () => {
+  it('keeps the twin: latest metrics, status, presence from connection events and wills, saved to the store', async () => {
     const h = harness();
+    const t0 = Date.now();
     h.sendSample('b1', { powerW: 1, socPct: 10 });
     h.sendSample('b1', { powerW: 2 });
+    h.send('vpp/v1/platform/presence/p1', { deviceId: 'p1', connected: true, reason: 'connected', ts: t0, brokerStartedAtMs: t0 - 1000 });
     h.send('vpp/v1/devices/p1/status', { online: true, firmware: '2.0.0' });
-    await h.waitForAcks(3);
-    expect(store.getDeviceState('b1')).toMatchObject({ online: true, metrics: { powerW: 2, socPct: 10 } });
-    expect(store.getDeviceState('p1')).toMatchObject({ online: true, status: { online: true, firmware: '2.0.0' } });
-    h.send('vpp/v1/devices/p1/status', { online: false });
     await h.waitForAcks(4);
-    expect(store.getDeviceState('p1')?.online).toBe(false);
+    expect(store.getDeviceState('b1')).toMatchObject({ online: true, presence: 'online', metrics: { powerW: 2, socPct: 10 } });
+    expect(store.getDeviceState('p1')).toMatchObject({ online: true, presence: 'online', presenceSinceMs: t0, status: { online: true, firmware: '2.0.0' } });
+    // The will: offline from when it was received.
+    h.send('vpp/v1/devices/p1/status', { online: false });
+    await h.waitForAcks(5);
+    expect(store.getDeviceState('p1')).toMatchObject({ online: false, presence: 'offline' });
     await h.ingest.stop();
   });
 
-  it('retries a failing store without acknowledging, then acknowledges', async () => {
+  it('retries a transiently failing store without acknowledging, then acknowledges', async () => {
     let failuresLeft = 2;
     const flaky: TelemetryStore = {
       ...store,
       writeTelemetry: async (points) => {
-        if (failuresLeft-- > 0) throw new Error('disk on fire');
+        if (failuresLeft-- > 0) throw new StoreError('unavailable', 'database is locked');
         return store.writeTelemetry(points);
       },
       writeRollups: (rows) => store.writeRollups(rows),

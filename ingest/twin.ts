@@ -1,27 +1,84 @@
 /**
  * The digital twin: latest known state of every device, in memory, loaded
  * from the twin store at start. The pipeline applies accepted messages to it
- * and the batch writer saves the states that changed in the same batch as the
- * telemetry, so what the store says is never older than what was acknowledged.
+ * and the batch writer saves the states of a batch's devices with the batch,
+ * so what the store says is never older than what was acknowledged.
+ *
+ * Presence follows the broker's connection events, not the devices' own
+ * word: a device is online from its connection's `connected` event until the
+ * connection ends (or the broker restarts), and stale while connected but
+ * silent for longer than the stale bound. Telemetry received after the last
+ * presence change also shows the device connected (ingest may have missed
+ * the event, e.g. on its first start beside a running broker). A status
+ * `{"online": false}` published live (a last will) ends presence too; a
+ * retained status replayed at subscription time changes nothing about it.
+ *
+ * State is keyed by device, so it can be partitioned by device id later.
  */
-import type { Status, TelemetrySample } from '../protocol/index.ts';
-import type { DeviceState } from '../store/types.ts';
+import type { Status, PresenceEvent, TelemetrySample } from '../protocol/index.ts';
+import type { DeviceState, Presence } from '../store/types.ts';
+
+export interface TwinOptions {
+  /** Most distinct metric names one device may have; beyond it telemetry is refused (see wouldExceedMetrics). */
+  maxMetricsPerDevice: number;
+}
 
 export class Twin {
   private readonly states = new Map<string, DeviceState>();
   private dirty = new Set<string>();
+  private lastBrokerStartMs = -Infinity;
 
-  constructor(initial: readonly DeviceState[] = []) {
-    for (const state of initial) this.states.set(state.deviceId, state);
+  constructor(
+    initial: readonly DeviceState[] = [],
+    private readonly options: TwinOptions = { maxMetricsPerDevice: Infinity },
+  ) {
+    for (const state of initial) this.states.set(state.deviceId, { ...state, metrics: { ...state.metrics } });
   }
 
   private stateOf(deviceId: string): DeviceState {
     let state = this.states.get(deviceId);
     if (!state) {
-      state = { deviceId, lastTs: null, lastSeenMs: null, lastSeq: null, metrics: {}, online: false, status: null };
+      state = {
+        deviceId,
+        lastTs: null,
+        lastSeenMs: null,
+        lastSeq: null,
+        metrics: {},
+        online: false,
+        presence: 'offline',
+        presenceSinceMs: null,
+        status: null,
+      };
       this.states.set(deviceId, state);
     }
     return state;
+  }
+
+  private setPresence(state: DeviceState, presence: Presence, sinceMs: number): void {
+    if (state.presence === presence) return;
+    state.presence = presence;
+    state.presenceSinceMs = sinceMs;
+    state.online = presence !== 'offline';
+    this.dirty.add(state.deviceId);
+  }
+
+  /**
+   * True when `metrics` would take the device past the cap on distinct
+   * metric names (names it already has do not count again).
+   */
+  wouldExceedMetrics(deviceId: string, samples: readonly TelemetrySample[]): boolean {
+    const known = this.states.get(deviceId)?.metrics ?? {};
+    let count = Object.keys(known).length;
+    if (count > this.options.maxMetricsPerDevice) return true;
+    const added = new Set<string>();
+    for (const sample of samples) {
+      for (const name of Object.keys(sample.metrics)) {
+        if (Object.hasOwn(known, name) || added.has(name)) continue;
+        added.add(name);
+        if (++count > this.options.maxMetricsPerDevice) return true;
+      }
+    }
+    return false;
   }
 
   /** Merges samples; metrics keep the value of the newest sample that carried them. */
@@ -34,17 +91,60 @@ export class Twin {
       Object.assign(state.metrics, sample.metrics);
     }
     state.lastSeenMs = receivedAtMs;
-    // A device that sends telemetry is connected, whatever its last status said.
-    state.online = true;
+    if (state.presence === 'stale' || (state.presence === 'offline' && receivedAtMs > (state.presenceSinceMs ?? -Infinity))) {
+      this.setPresence(state, 'online', receivedAtMs);
+    }
     this.dirty.add(deviceId);
   }
 
-  applyStatus(deviceId: string, status: Status, receivedAtMs: number): void {
+  applyStatus(deviceId: string, status: Status, receivedAtMs: number, retained: boolean): void {
     const state = this.stateOf(deviceId);
-    state.online = status.online;
     state.status = status;
-    if (status.online) state.lastSeenMs = receivedAtMs;
+    if (!retained && !status.online) this.setPresence(state, 'offline', receivedAtMs);
     this.dirty.add(deviceId);
+  }
+
+  /** A connection event from the broker; one older than the current presence is ignored. */
+  applyPresence(event: PresenceEvent): void {
+    const state = this.stateOf(event.deviceId);
+    if (state.presenceSinceMs !== null && event.ts < state.presenceSinceMs) return;
+    if (event.connected) {
+      this.setPresence(state, 'online', event.ts);
+      state.lastSeenMs = Math.max(state.lastSeenMs ?? 0, event.ts);
+    } else {
+      this.setPresence(state, 'offline', event.ts);
+    }
+  }
+
+  /**
+   * The broker started at `startedAtMs`: every connection it had before is
+   * gone, so devices not seen connecting since are offline. Repeated
+   * heartbeats of the same broker run change nothing.
+   */
+  applyBrokerStart(startedAtMs: number): void {
+    if (startedAtMs <= this.lastBrokerStartMs) return;
+    this.lastBrokerStartMs = startedAtMs;
+    for (const state of this.states.values()) {
+      if (state.presence !== 'offline' && (state.presenceSinceMs ?? -Infinity) < startedAtMs) {
+        this.setPresence(state, 'offline', startedAtMs);
+      }
+    }
+  }
+
+  /**
+   * Marks online devices silent for longer than `staleAfterMs` stale (since
+   * the moment they became so); returns how many changed.
+   */
+  markStale(nowMs: number, staleAfterMs: number): number {
+    let changed = 0;
+    for (const state of this.states.values()) {
+      if (state.presence !== 'online') continue;
+      const heardMs = Math.max(state.lastSeenMs ?? -Infinity, state.presenceSinceMs ?? -Infinity);
+      if (heardMs >= nowMs - staleAfterMs) continue;
+      this.setPresence(state, 'stale', Number.isFinite(heardMs) ? heardMs + staleAfterMs : nowMs);
+      changed++;
+    }
+    return changed;
   }
 
   get(deviceId: string): DeviceState | undefined {
@@ -60,14 +160,39 @@ export class Twin {
     this.dirty.delete(deviceId);
   }
 
-  /** Copies of the states changed since the last call (for saving), and clears the mark. */
-  takeDirty(): DeviceState[] {
+  /** Puts back a device's state as stored (or forgets it), dropping what memory had on top. */
+  restore(deviceId: string, stored: DeviceState | undefined): void {
+    this.dirty.delete(deviceId);
+    if (stored) this.states.set(deviceId, { ...stored, metrics: { ...stored.metrics } });
+    else this.states.delete(deviceId);
+  }
+
+  /**
+   * Copies of the states changed since they were last taken (for saving),
+   * all of them or only those of `deviceIds`, and clears their marks.
+   */
+  takeDirty(deviceIds?: Iterable<string>): DeviceState[] {
     const out: DeviceState[] = [];
-    for (const id of this.dirty) {
+    const take = (id: string): void => {
+      if (!this.dirty.delete(id)) return;
       const state = this.states.get(id);
       if (state) out.push({ ...state, metrics: { ...state.metrics } });
+    };
+    if (deviceIds === undefined) {
+      const all = this.dirty;
+      this.dirty = new Set();
+      for (const id of all) {
+        const state = this.states.get(id);
+        if (state) out.push({ ...state, metrics: { ...state.metrics } });
+      }
+    } else {
+      for (const id of deviceIds) take(id);
     }
-    this.dirty = new Set();
     return out;
+  }
+
+  /** Marks states as changed again (their save failed and must be retried). */
+  markDirty(deviceIds: Iterable<string>): void {
+    for (const id of deviceIds) if (this.states.has(id)) this.dirty.add(id);
   }
 }

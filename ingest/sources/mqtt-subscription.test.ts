@@ -78,7 +78,7 @@ describe('MQTT subscription source', () => {
     await publish(5);
     await waitFor(() => first.received.length === 5, '5 messages');
     for (const message of first.received.slice(0, 3)) message.ack();
-    expect(first.counters.inflight).toBe(2);
+    expect(first.source.inflight().count).toBe(2);
     // Let the PUBACKs reach the broker before the session ends.
     await new Promise((r) => setTimeout(r, 200));
     first.source.close();
@@ -94,7 +94,7 @@ describe('MQTT subscription source', () => {
   });
 
   it('hands out at most maxInflight unacknowledged messages, then resumes on ack', async () => {
-    const { received, counters } = await open(3);
+    const { received, source } = await open(3);
     await publish(8);
     await waitFor(() => received.length === 3, '3 messages');
     await new Promise((r) => setTimeout(r, 200));
@@ -108,6 +108,6 @@ describe('MQTT subscription source', () => {
       return received.length === 8;
     }, 'all 8 messages while acknowledging');
     for (const message of received) message.ack();
-    expect(counters.inflight).toBe(0);
+    expect(source.inflight()).toEqual({ count: 0, oldestReceivedAtMs: null });
   });
 });

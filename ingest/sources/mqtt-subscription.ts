@@ -13,9 +13,10 @@
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { Observable } from 'rxjs';
-import { allDevicesFilter } from '../../protocol/index.ts';
+import { SERVICE_PERMISSIONS } from '../../protocol/index.ts';
 import type { IngestCounters } from '../counters.ts';
-import type { InboundMessage } from '../types.ts';
+import type { InboundMessage, IngestSource } from '../types.ts';
+import { InflightTracker } from './inflight.ts';
 
 export interface MqttSubscriptionOptions {
   url: string;
@@ -31,11 +32,8 @@ export interface MqttSubscriptionOptions {
 /** The private MQTT.js method every outgoing packet goes through. */
 type SendPacket = (packet: Packet, cb?: () => void) => void;
 
-export interface MqttSubscriptionSource {
-  readonly messages$: Observable<InboundMessage>;
+export interface MqttSubscriptionSource extends IngestSource {
   readonly client: MqttClient;
-  /** Stops delivering and completes messages$; messages in flight can still be acknowledged. */
-  close(): void;
   /** Disconnects (the session persists in the broker); call after the pipeline has drained. */
   disconnect(): Promise<void>;
 }
@@ -52,6 +50,7 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
   };
   const client = await mqtt.connectAsync(options.url, clientOptions);
   const { counters } = options;
+  const tracker = new InflightTracker();
   // Reason for the cast: `_sendPacket` is private in MQTT.js's types; it is the
   // only place an automatic PUBACK can be held back.
   const internals = client as unknown as { _sendPacket: SendPacket };
@@ -79,27 +78,26 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
       return;
     }
     counters.received++;
-    counters.inflight++;
-    let acked = false;
+    const receivedAtMs = options.clock();
+    const release = tracker.add(receivedAtMs);
     const messageId = packet.messageId;
     emit({
       topic: packet.topic,
       payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
       clientId: null,
-      receivedAtMs: options.clock(),
+      retained: packet.retain,
+      receivedAtMs,
       ack() {
-        if (acked) return;
-        acked = true;
-        counters.inflight--;
+        if (!release()) return;
         if (packet.qos > 0 && messageId !== undefined) sendPacket({ cmd: 'puback', messageId });
-        if (resume && counters.inflight < options.maxInflight) {
+        if (resume && tracker.count < options.maxInflight) {
           const next = resume;
           resume = undefined;
           next();
         }
       },
     });
-    if (counters.inflight < options.maxInflight) callback();
+    if (tracker.count < options.maxInflight) callback();
     else resume = () => callback();
   };
   if (options.onError) client.on('error', options.onError);
@@ -115,13 +113,20 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
     };
   });
 
-  await client.subscribeAsync(
-    { [allDevicesFilter('telemetry')]: { qos: 1 }, [allDevicesFilter('status')]: { qos: 1 } },
-  );
+  // Device data, the broker's connection events and its start time: every
+  // filter ingest's account may subscribe to.
+  const filters = Object.fromEntries(SERVICE_PERMISSIONS['vpp-ingest'].subscribe.map((filter) => [filter, { qos: 1 as const }]));
+  const granted = await client.subscribeAsync(filters);
+  const refused = granted.filter((grant) => grant.qos === 128).map((grant) => grant.topic);
+  if (refused.length > 0) {
+    await client.endAsync(true);
+    throw new Error(`the broker refused ingest's subscriptions to ${refused.join(', ')}`);
+  }
 
   return {
     messages$,
     client,
+    inflight: () => tracker.report(),
     close() {
       emit = undefined;
       finish?.();

@@ -1,120 +1,96 @@
 /**
- * batchWrite: groups envelopes into batches (by size and by time), commits
- * each batch (dead letters, twin states, telemetry) and only then
- * acknowledges every message in it. Batches are written one at a time, in
- * order. A failed write is retried with backoff, forever: nothing is acked or
- * dropped meanwhile, and the sources stop taking new messages once their
- * in-flight bound is reached, which is the pipeline's backpressure.
+ * batchWrite: groups items into batches (by size and by time) and commits
+ * each batch, one at a time and in order, through `commit`, which
+ * acknowledges what it committed. What it does when a commit fails depends
+ * on the error, as the store classifies it:
  *
- * Emits one CommittedBatch per commit, listing only the samples that were new
- * to the store, so that a redelivered message is not counted twice in rollups.
+ * - transient (the store is busy, locked, full or unreachable): the same
+ *   batch is retried with exponential backoff, for as long as it takes.
+ *   Nothing is acknowledged meanwhile, and the sources stop taking new
+ *   messages once their in-flight bound is reached: that is the pipeline's
+ *   backpressure.
+ * - deterministic (the store refuses something in the batch and will refuse
+ *   it again): the batch is split in halves, each committed on its own, in
+ *   order, recursively, until the item the store refuses is alone; that one
+ *   goes to `isolate` (which dead-letters and acknowledges it). Every other
+ *   item of the batch is committed. A poison item costs about 2·log2(n)
+ *   extra commits, never a stall.
+ *
+ * Emits whatever each successful commit or isolation returns, in batch
+ * order. Completes after the last batch (the partial one included) is
+ * committed when its input completes; unsubscribing cancels the batch timer
+ * and any pending retry.
  */
-import { bufferTime, concatMap, defer, filter, retry, timer, type OperatorFunction, type SchedulerLike } from 'rxjs';
-import type { Logger } from 'pino';
-import type { DeadLetter, DeadLetterStore, DeviceState, TelemetryPoint, TelemetryStore, TwinStore } from '../../store/types.ts';
-import type { IngestCounters } from '../counters.ts';
-import type { Twin } from '../twin.ts';
-import type { CommittedBatch, CommittedSample, ValidatedEnvelope } from '../types.ts';
+import {
+  bufferTime,
+  catchError,
+  concat,
+  concatMap,
+  defer,
+  filter,
+  retry,
+  throwError,
+  timer,
+  type Observable,
+  type ObservableInput,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
 
-export interface BatchWriteOptions {
-  telemetry: TelemetryStore;
-  deadLetters: DeadLetterStore;
-  twins: TwinStore;
-  twin: Twin;
-  counters: IngestCounters;
-  logger: Logger;
-  /** A batch is written when it holds this many messages… */
+export interface BatchWriteOptions<T, R> {
+  /** Commits the whole batch and acknowledges it; throws (or rejects) when it could not. */
+  commit(batch: readonly T[]): ObservableInput<R>;
+  /** Handles an item the store refuses on its own (dead-letters and acknowledges it). */
+  isolate(item: T, error: unknown): ObservableInput<R>;
+  /** True for a failure worth retrying as it is (busy, locked, disk full, I/O). */
+  isTransient(error: unknown): boolean;
+  /** Told about every transient failure before its retry. */
+  onRetry?(error: unknown, attempt: number, delayMs: number, batchSize: number): void;
+  /** Told when a batch is split because the store refused something in it. */
+  onSplit?(error: unknown, batchSize: number): void;
+  /** A batch is written when it holds this many items… */
   maxBatchMessages: number;
-  /** …or when its first message has waited this long. */
+  /** …or when the batch window (this long) ends. */
   maxBatchDelayMs: number;
-  /** First retry delay after a failed write; doubles up to 30 s. */
+  /** First retry delay after a transient failure; doubles up to maxRetryDelayMs. */
   retryDelayMs: number;
+  maxRetryDelayMs?: number;
   scheduler?: SchedulerLike;
 }
 
-const MAX_RETRY_DELAY_MS = 30_000;
+const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
 
-export function batchWrite(options: BatchWriteOptions): OperatorFunction<ValidatedEnvelope, CommittedBatch> {
-  return (envelopes$) =>
-    envelopes$.pipe(
+export function batchWrite<T, R>(options: BatchWriteOptions<T, R>): OperatorFunction<T, R> {
+  return (items$) =>
+    items$.pipe(
       bufferTime(options.maxBatchDelayMs, null, options.maxBatchMessages, options.scheduler),
       filter((batch) => batch.length > 0),
-      concatMap((batch) => {
-        const commit = createCommit(batch, options);
-        return defer(commit).pipe(
-          retry({
-            delay: (error: unknown, attempt) => {
-              options.counters.writeFailures++;
-              const delayMs = Math.min(options.retryDelayMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS);
-              // Nothing is lost yet (messages stay unacknowledged), but an
-              // operator must act if this goes on: it is an error.
-              options.logger.error({ err: error, attempt, delayMs, messages: batch.length }, 'store write failed; retrying');
-              return timer(delayMs, options.scheduler);
-            },
-          }),
-        );
-      }),
+      concatMap((batch) => commitIsolating(batch, options)),
     );
 }
 
-/**
- * Returns a function that commits the batch; calling it again after a failure
- * resumes after the steps that already succeeded.
- */
-function createCommit(batch: readonly ValidatedEnvelope[], options: BatchWriteOptions): () => Promise<CommittedBatch> {
-  const points: TelemetryPoint[] = [];
-  const owners: CommittedSample['device'][] = [];
-  const letters: DeadLetter[] = [];
-  for (const envelope of batch) {
-    if (envelope.kind === 'telemetry') {
-      for (const sample of envelope.samples) {
-        points.push({ deviceId: envelope.deviceId, ts: sample.ts, seq: sample.seq, metrics: sample.metrics });
-        owners.push(envelope.device);
-      }
-    } else if (envelope.kind === 'rejected') {
-      const { message } = envelope;
-      letters.push({
-        receivedAtMs: message.receivedAtMs,
-        topic: message.topic,
-        clientId: message.clientId,
-        reason: envelope.reason,
-        detail: envelope.detail,
-        payload: message.payload,
-      });
-    }
-  }
-  let states: DeviceState[] | undefined;
-  let lettersSaved = letters.length === 0;
-  let statesSaved = false;
+/** Retries transient failures of `attempt` with backoff; lets other failures through. */
+function retryTransient<R>(attempt: () => ObservableInput<R>, size: number, options: BatchWriteOptions<unknown, R>): Observable<R> {
+  const maxDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
+  return defer(attempt).pipe(
+    retry({
+      delay: (error: unknown, count) => {
+        if (!options.isTransient(error)) return throwError(() => error);
+        const delayMs = Math.min(options.retryDelayMs * 2 ** (count - 1), maxDelayMs);
+        options.onRetry?.(error, count, delayMs, size);
+        return timer(delayMs, options.scheduler);
+      },
+    }),
+  );
+}
 
-  return async () => {
-    if (!lettersSaved) {
-      options.deadLetters.addDeadLetters(letters);
-      lettersSaved = true;
-    }
-    states ??= options.twin.takeDirty();
-    if (!statesSaved) {
-      if (states.length > 0) options.twins.saveDeviceStates(states);
-      statesSaved = true;
-    }
-    const result = points.length > 0 ? await options.telemetry.writeTelemetry(points) : { inserted: [] };
-
-    const newSamples: CommittedSample[] = [];
-    for (let i = 0; i < points.length; i++) {
-      if (result.inserted[i]) newSamples.push({ device: owners[i]!, ts: points[i]!.ts, metrics: points[i]!.metrics });
-    }
-    for (const envelope of batch) envelope.message.ack();
-
-    const { counters } = options;
-    counters.batchesCommitted++;
-    counters.samplesCommitted += newSamples.length;
-    counters.duplicateSamples += points.length - newSamples.length;
-    return {
-      messages: batch.length,
-      samplesWritten: newSamples.length,
-      duplicates: points.length - newSamples.length,
-      rejected: letters.length,
-      newSamples,
-    };
-  };
+function commitIsolating<T, R>(batch: readonly T[], options: BatchWriteOptions<T, R>): Observable<R> {
+  return retryTransient(() => options.commit(batch), batch.length, options).pipe(
+    catchError((error: unknown) => {
+      if (batch.length === 1) return retryTransient(() => options.isolate(batch[0]!, error), 1, options);
+      options.onSplit?.(error, batch.length);
+      const half = Math.ceil(batch.length / 2);
+      return concat(commitIsolating(batch.slice(0, half), options), commitIsolating(batch.slice(half), options));
+    }),
+  );
 }

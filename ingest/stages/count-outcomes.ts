@@ -7,6 +7,7 @@ export function countOutcomes(counters: IngestCounters): MonoTypeOperatorFunctio
   return tap((envelope) => {
     if (envelope.kind === 'rejected') counters.reject(envelope.reason);
     else if (envelope.kind === 'status') counters.statusMessages++;
+    else if (envelope.kind === 'presence' || envelope.kind === 'broker-start') counters.presenceEvents++;
     else {
       counters.acceptedMessages++;
       counters.acceptedSamples += envelope.samples.length;

@@ -3,7 +3,7 @@ import { decodeMessage } from './decode.ts';
 import type { InboundMessage } from '../types.ts';
 
 function message(topic: string, payload: string | Buffer, clientId: string | null = null): InboundMessage {
-  return { topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), clientId, receivedAtMs: 1, ack: () => undefined };
+  return { topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), clientId, retained: false, receivedAtMs: 1, ack: () => undefined };
 }
 
 describe('decode', () => {

@@ -8,6 +8,8 @@ const options: ValidateOptions = {
   clock: () => NOW,
   maxFutureMs: 60_000,
   maxAgeMs: 86_400_000,
+  maxMetricsPerDevice: 64,
+  wouldExceedMetrics: () => false,
 };
 
 function validateTelemetry(deviceId: string, body: unknown) {
@@ -15,6 +17,7 @@ function validateTelemetry(deviceId: string, body: unknown) {
     topic: `vpp/v1/devices/${deviceId}/telemetry`,
     payload: Buffer.from(JSON.stringify(body)),
     clientId: deviceId,
+    retained: false,
     receivedAtMs: NOW,
     ack: () => undefined,
   });

@@ -16,10 +16,14 @@ export interface ValidateOptions {
   maxFutureMs: number;
   /** Samples older than this are rejected (a device's offline buffer has a bound too). */
   maxAgeMs: number;
+  /** True when the samples would take the device past its cap on distinct metric names (the twin knows). */
+  wouldExceedMetrics(deviceId: string, samples: TelemetryEnvelope['samples']): boolean;
+  /** The cap, for the rejection's detail. */
+  maxMetricsPerDevice: number;
 }
 
 export function validateEnvelope(envelope: DecodedEnvelope, options: ValidateOptions): ValidatedEnvelope {
-  if (envelope.kind === 'rejected') return envelope;
+  if (envelope.kind === 'rejected' || envelope.kind === 'presence' || envelope.kind === 'broker-start') return envelope;
   const device = options.findDevice(envelope.deviceId);
   if (!device) {
     return { kind: 'rejected', message: envelope.message, reason: 'unknown-device', detail: `device ${envelope.deviceId} is not registered or was revoked` };
@@ -34,6 +38,14 @@ export function validateEnvelope(envelope: DecodedEnvelope, options: ValidateOpt
       const reason = sample.ts > nowMs ? 'future-timestamp' : 'stale-timestamp';
       return { kind: 'rejected', message: envelope.message, reason, detail: badTime };
     }
+  }
+  if (options.wouldExceedMetrics(envelope.deviceId, envelope.samples)) {
+    return {
+      kind: 'rejected',
+      message: envelope.message,
+      reason: 'too-many-metrics',
+      detail: `device ${envelope.deviceId} would have more than ${options.maxMetricsPerDevice} distinct metric names`,
+    };
   }
   return withDevice(envelope, device);
 }
