@@ -55,7 +55,7 @@ export class Twin {
   }
 
   private setPresence(state: DeviceState, presence: Presence, sinceMs: number): void {
-    if (state.presence === presence) return;
+    if (state.presence === presence && state.presenceSinceMs !== null) return;
     state.presence = presence;
     state.presenceSinceMs = sinceMs;
     state.online = presence !== 'offline';

@@ -12,6 +12,7 @@ import {
   TelemetrySampleCheck,
   CommandCheck,
   MAX_STATUS_BYTES,
+  MAX_STATUS_EXTRAS,
   STATUS_EXTRA_NAME_PATTERN,
   PresenceEventCheck,
   type Ack,
@@ -75,10 +76,13 @@ export function decodeStatus(payload: Buffer | Uint8Array | string): Decoded<Sta
   if (bytes > MAX_STATUS_BYTES) return { ok: false, reason: 'schema', detail: `status of ${bytes} bytes is larger than ${MAX_STATUS_BYTES}` };
   const decoded = decodeWith(StatusCheck)(payload);
   if (!decoded.ok) return decoded;
+  let extras = 0;
   for (const name of Object.keys(decoded.value)) {
-    if (name !== 'online' && name !== 'firmware' && !STATUS_EXTRA_NAME.test(name)) {
+    if (name === 'online' || name === 'firmware') continue;
+    if (!STATUS_EXTRA_NAME.test(name)) {
       return { ok: false, reason: 'schema', detail: `/${name}: status field names must match ${STATUS_EXTRA_NAME_PATTERN}` };
     }
+    if (++extras > MAX_STATUS_EXTRAS) return { ok: false, reason: 'schema', detail: `a status carries at most ${MAX_STATUS_EXTRAS} extra fields` };
   }
   return decoded;
 }
