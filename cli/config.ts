@@ -13,8 +13,13 @@ export interface Config {
   dataDir: string;
   /** Admin bearer token for /api/v1; generated and kept in the data folder when not set. */
   adminToken: string | undefined;
-  /** Secret of the platform's own MQTT accounts; generated and kept in the data folder when not set. */
-  serviceSecret: string | undefined;
+  /** Secrets of the platform services' own MQTT accounts, one each; generated and kept in the data folder when not set. */
+  ingestSecret: string | undefined;
+  controlSecret: string | undefined;
+  /** How long a device's previous secret keeps working after a rotation. */
+  secretGraceMs: number;
+  /** stop() waits this long for in-flight work before giving up (what was not committed was not acknowledged). */
+  shutdownTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   ingest: {
     source: 'tap' | 'mqtt';
@@ -26,11 +31,26 @@ export interface Config {
     rollupLatenessMs: number;
     liveWindowMs: number;
     liveIntervalMs: number;
+    maxMetricsPerDevice: number;
+    /** Messages waiting this long with nothing committed: the pipeline reports itself stalled. */
+    stallAfterMs: number;
+    deadLettersPerDevicePerMinute: number;
+  };
+  presence: {
+    /** The interval devices are expected to report at. */
+    deviceIntervalMs: number;
+    /** A connected device silent for this many intervals is stale. */
+    staleAfterIntervals: number;
   };
   retention: {
     telemetryDays: number;
     rollups1mDays: number;
     rollups15mDays: number;
+    deadLetterDays: number;
+  };
+  deadLetters: {
+    maxPayloadBytes: number;
+    maxTotalMb: number;
   };
   sim: {
     sites: number;
@@ -108,7 +128,10 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_MQTT_URL', fallback: 'mqtt://127.0.0.1:$VPP_MQTT_PORT', description: 'where ingest, control and sim find the broker when run as separate processes' },
   { name: 'VPP_DATA_DIR', fallback: './data', description: 'SQLite database and generated secrets' },
   { name: 'VPP_ADMIN_TOKEN', fallback: 'generated, kept in $VPP_DATA_DIR/admin-token', description: 'bearer token for /api/v1 (at least 16 characters)' },
-  { name: 'VPP_SERVICE_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/service-secret', description: 'password of the platform services\' own MQTT accounts' },
+  { name: 'VPP_INGEST_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/ingest-secret', description: 'password of the vpp-ingest MQTT account' },
+  { name: 'VPP_CONTROL_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/control-secret', description: 'password of the vpp-control MQTT account' },
+  { name: 'VPP_SECRET_GRACE_SECONDS', fallback: '86400', description: 'how long a device\'s previous secret keeps working after a rotation; then its connections are closed' },
+  { name: 'VPP_SHUTDOWN_TIMEOUT_MS', fallback: '10000', description: 'longest wait for in-flight messages to commit on stop; what was not committed was not acknowledged' },
   { name: 'VPP_LOG_LEVEL', fallback: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'VPP_INGEST_SOURCE', fallback: 'tap (vpp up) / mqtt (vpp ingest)', description: 'tap: in-process broker tap; mqtt: persistent MQTT subscription' },
   { name: 'VPP_INGEST_BATCH_MESSAGES', fallback: '5000', description: 'most messages per store transaction' },
@@ -119,9 +142,17 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_ROLLUP_LATENESS_MS', fallback: '10000', description: 'how long after its end a minute stays open for late samples' },
   { name: 'VPP_LIVE_WINDOW_MS', fallback: '60000', description: 'a device counts in live aggregates when heard from within this window' },
   { name: 'VPP_LIVE_INTERVAL_MS', fallback: '1000', description: 'how often live aggregates are computed and published' },
+  { name: 'VPP_INGEST_MAX_METRICS_PER_DEVICE', fallback: '64', description: 'distinct metric names one device may have; telemetry adding more is dead-lettered' },
+  { name: 'VPP_INGEST_STALL_AFTER_MS', fallback: '30000', description: 'messages waiting this long with nothing committed: /healthz and /readyz report the pipeline stalled' },
+  { name: 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', fallback: '10', description: 'rejected messages stored per device per minute (bursts of twice that); the rest are only counted' },
+  { name: 'VPP_DEAD_LETTER_MAX_PAYLOAD_BYTES', fallback: '4096', description: 'bytes of a rejected payload kept (its size and SHA-256 are kept whole)' },
+  { name: 'VPP_DEAD_LETTER_MAX_MB', fallback: '64', description: 'total dead-letter payloads kept; the oldest go first' },
+  { name: 'VPP_DEVICE_INTERVAL_MS', fallback: '10000', description: 'the telemetry interval devices are expected to keep' },
+  { name: 'VPP_STALE_AFTER_INTERVALS', fallback: '3', description: 'a connected device silent for this many intervals is reported stale' },
   { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly)' },
   { name: 'VPP_RETENTION_ROLLUPS_1M_DAYS', fallback: '2', description: '1-minute rollups kept this long; 15-minute and 1-hour rollups keep the history' },
   { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever' },
+  { name: 'VPP_RETENTION_DEAD_LETTER_DAYS', fallback: '7', description: 'dead letters older than this are deleted (hourly)' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
   { name: 'VPP_SIM_SEED', fallback: '1', description: 'seed of the simulated fleet' },
@@ -148,7 +179,10 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     mqttUrl,
     dataDir: str(r, 'VPP_DATA_DIR') ?? './data',
     adminToken: secret(r, 'VPP_ADMIN_TOKEN'),
-    serviceSecret: secret(r, 'VPP_SERVICE_SECRET'),
+    ingestSecret: secret(r, 'VPP_INGEST_SECRET'),
+    controlSecret: secret(r, 'VPP_CONTROL_SECRET'),
+    secretGraceMs: int(r, 'VPP_SECRET_GRACE_SECONDS', 86_400, 0, 365 * 86_400) * 1_000,
+    shutdownTimeoutMs: int(r, 'VPP_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: oneOf(r, 'VPP_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     ingest: {
       source: oneOf(r, 'VPP_INGEST_SOURCE', defaults.ingestSource ?? 'tap', ['tap', 'mqtt']),
@@ -160,11 +194,23 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       rollupLatenessMs: int(r, 'VPP_ROLLUP_LATENESS_MS', 10_000, 0, 3_600_000),
       liveWindowMs: int(r, 'VPP_LIVE_WINDOW_MS', 60_000, 1_000, 86_400_000),
       liveIntervalMs: int(r, 'VPP_LIVE_INTERVAL_MS', 1_000, 100, 3_600_000),
+      maxMetricsPerDevice: int(r, 'VPP_INGEST_MAX_METRICS_PER_DEVICE', 64, 1, 10_000),
+      stallAfterMs: int(r, 'VPP_INGEST_STALL_AFTER_MS', 30_000, 100, 3_600_000),
+      deadLettersPerDevicePerMinute: int(r, 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', 10, 0, 100_000),
+    },
+    presence: {
+      deviceIntervalMs: int(r, 'VPP_DEVICE_INTERVAL_MS', 10_000, 100, 86_400_000),
+      staleAfterIntervals: num(r, 'VPP_STALE_AFTER_INTERVALS', 3, 1, 1_000),
+    },
+    deadLetters: {
+      maxPayloadBytes: int(r, 'VPP_DEAD_LETTER_MAX_PAYLOAD_BYTES', 4_096, 0, 262_144),
+      maxTotalMb: num(r, 'VPP_DEAD_LETTER_MAX_MB', 64, 1, 1_000_000),
     },
     retention: {
       telemetryDays: num(r, 'VPP_RETENTION_TELEMETRY_DAYS', 7, 0.01, 36_500),
       rollups1mDays: num(r, 'VPP_RETENTION_ROLLUPS_1M_DAYS', 2, 0.01, 36_500),
       rollups15mDays: num(r, 'VPP_RETENTION_ROLLUPS_15M_DAYS', 400, 0.01, 36_500),
+      deadLetterDays: num(r, 'VPP_RETENTION_DEAD_LETTER_DAYS', 7, 0.01, 36_500),
     },
     sim: {
       sites: int(r, 'VPP_SIM_SITES', 100, 0, 100_000),

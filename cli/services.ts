@@ -5,15 +5,15 @@
  * `vpp ingest`, `vpp control` and `vpp sim` run one each, and they meet only
  * at the broker and the store.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
-import { buildControlApp, createLiveView, createMqttRevocations, feedLiveView, type HealthReport } from '../control/index.ts';
+import { buildControlApp, checkStoreHealth, createLiveView, createMqttRevocations, evaluateHealth, feedLiveView, type HealthReport } from '../control/index.ts';
 import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
-import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type Ingest } from '../ingest/index.ts';
-import type { DeviceType } from '../protocol/index.ts';
+import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type BrokerTapSource, type Ingest } from '../ingest/index.ts';
+import { SERVICE_PERMISSIONS, type DeviceType, type PresenceEvent, type ServiceAccount } from '../protocol/index.ts';
 import { generateSecret, hashSecret, openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -22,13 +22,16 @@ export interface Platform {
   config: Readonly<Config>;
   store: SqliteStore;
   adminToken: string;
-  serviceSecret: string;
+  /** Secret of each platform service's own MQTT account. */
+  serviceSecrets: Record<ServiceAccount, string>;
   logger: Logger;
   clock: () => number;
 }
 
 export function openPlatform(config: Readonly<Config>, logger: Logger, clock: () => number = Date.now): Platform {
-  mkdirSync(config.dataDir, { recursive: true });
+  // The data folder holds the database and secrets: the owner's only.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
   const DAY_MS = 86_400_000;
   const store = openSqliteStore({
     file: join(config.dataDir, 'vpp.db'),
@@ -38,12 +41,20 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
       rollups1mMs: config.retention.rollups1mDays * DAY_MS,
       rollups15mMs: config.retention.rollups15mDays * DAY_MS,
     },
+    deadLetters: {
+      retentionMs: config.retention.deadLetterDays * DAY_MS,
+      maxPayloadBytes: config.deadLetters.maxPayloadBytes,
+      maxTotalBytes: Math.round(config.deadLetters.maxTotalMb * 1024 * 1024),
+    },
   });
   return {
     config,
     store,
     adminToken: loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken),
-    serviceSecret: loadOrCreateSecret(config.dataDir, 'service-secret', config.serviceSecret),
+    serviceSecrets: {
+      'vpp-ingest': loadOrCreateSecret(config.dataDir, 'ingest-secret', config.ingestSecret),
+      'vpp-control': loadOrCreateSecret(config.dataDir, 'control-secret', config.controlSecret),
+    },
     logger,
     clock,
   };
@@ -53,18 +64,26 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-async function connectService(url: string, username: string, secret: string, clientId: string): Promise<MqttClient> {
-  return mqtt.connectAsync(url, { username, password: secret, clientId, protocolVersion: 4, reconnectPeriod: 1_000, connectTimeout: 10_000 });
+/** Connects as a platform service: its own account, secret and fixed client id. */
+async function connectService(url: string, platform: Platform, account: ServiceAccount): Promise<MqttClient> {
+  return mqtt.connectAsync(url, {
+    username: account,
+    password: platform.serviceSecrets[account],
+    clientId: SERVICE_PERMISSIONS[account].clientId,
+    protocolVersion: 4,
+    reconnectPeriod: 1_000,
+    connectTimeout: 10_000,
+  });
 }
 
-export async function startBrokerService(platform: Platform, tap?: BrokerTap): Promise<Broker> {
-  const { config, serviceSecret } = platform;
+export async function startBrokerService(platform: Platform, inProcess?: { tap: BrokerTap; onPresence: (event: PresenceEvent) => void }): Promise<Broker> {
+  const { config } = platform;
   return startBroker({
     host: config.host,
     port: config.mqttPort,
     credentials: platform.store,
-    serviceAccounts: { 'vpp-ingest': serviceSecret, 'vpp-control': serviceSecret },
-    ...(tap ? { tap } : {}),
+    serviceAccounts: platform.serviceSecrets,
+    ...(inProcess ? { tap: inProcess.tap, onPresence: inProcess.onPresence } : {}),
     clock: platform.clock,
     logger: platform.logger,
   });
@@ -81,23 +100,24 @@ export interface IngestService extends Service {
 export async function startIngestService(
   platform: Platform,
   mqttUrl: string,
-  tapInto?: { counters: IngestCounters; source: ReturnType<typeof createBrokerTapSource> },
+  tapInto?: { counters: IngestCounters; source: BrokerTapSource },
 ): Promise<IngestService> {
-  const { config, store, serviceSecret, clock, logger } = platform;
+  const { config, store, clock, logger } = platform;
   const counters = tapInto?.counters ?? new IngestCounters();
   const subscription = tapInto
     ? undefined
     : await connectMqttSubscription({
         url: mqttUrl,
         username: 'vpp-ingest',
-        password: serviceSecret,
-        clientId: 'vpp-ingest',
+        password: platform.serviceSecrets['vpp-ingest'],
+        clientId: SERVICE_PERMISSIONS['vpp-ingest'].clientId,
         maxInflight: config.ingest.maxInflight,
         counters,
         clock,
         onError: (error) => logger.warn({ err: error }, 'ingest MQTT connection error'),
       });
-  const publisher = subscription?.client ?? (await connectService(mqttUrl, 'vpp-ingest', serviceSecret, 'vpp-ingest-publisher'));
+  // With the tap, ingest's one MQTT connection only publishes (aggregates, heartbeat).
+  const publisher = subscription?.client ?? (await connectService(mqttUrl, platform, 'vpp-ingest'));
   const source = tapInto?.source ?? subscription!;
   const ingest = startIngest({
     source,
@@ -123,6 +143,13 @@ export async function startIngestService(
       liveWindowMs: config.ingest.liveWindowMs,
       heartbeatIntervalMs: 2_000,
       directoryRefreshMs: 5_000,
+      maxMetricsPerDevice: config.ingest.maxMetricsPerDevice,
+      staleAfterMs: config.presence.deviceIntervalMs * config.presence.staleAfterIntervals,
+      presenceCheckMs: 1_000,
+      stallAfterMs: config.ingest.stallAfterMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      deadLettersPerMinute: config.ingest.deadLettersPerDevicePerMinute,
+      deadLetterBurst: config.ingest.deadLettersPerDevicePerMinute * 2,
     },
   });
   // Retention: the writer prunes, a minute after start and then hourly.
@@ -130,7 +157,8 @@ export async function startIngestService(
     try {
       const telemetry = await store.pruneTelemetry(clock());
       const rollups = await store.pruneRollups(clock());
-      logger.debug({ telemetry, rollups }, 'pruned data past retention');
+      const deadLetters = store.pruneDeadLetters(clock());
+      logger.debug({ telemetry, rollups, deadLetters }, 'pruned data past retention');
     } catch (error) {
       logger.warn({ err: error }, 'pruning failed; retried at the next hour');
     }
@@ -161,8 +189,10 @@ export interface EmbeddedIngest extends Service {
  */
 export async function startEmbeddedIngest(platform: Platform): Promise<EmbeddedIngest> {
   const counters = new IngestCounters();
-  const source = createBrokerTapSource(counters);
-  const broker = await startBrokerService(platform, source.tap);
+  const source = createBrokerTapSource(counters, platform.clock);
+  const broker = await startBrokerService(platform, { tap: source.tap, onPresence: (event) => source.onPresence(event) });
+  // Connections older than this broker run are gone: presence is rebuilt from the ones that come.
+  source.onBrokerStarted(broker.startedAtMs);
   const ingest = await startIngestService(platform, broker.url, { counters, source });
   return {
     broker,
@@ -182,8 +212,8 @@ export interface ControlService extends Service {
 const HEARTBEAT_GRACE_MS = 10_000;
 
 export async function startControlService(platform: Platform, mqttUrl: string): Promise<ControlService> {
-  const { config, store, serviceSecret, clock, logger } = platform;
-  const client = await connectService(mqttUrl, 'vpp-control', serviceSecret, `vpp-control-${process.pid}`);
+  const { config, store, clock, logger } = platform;
+  const client = await connectService(mqttUrl, platform, 'vpp-control');
   const live = createLiveView();
   const stopFeeding = await feedLiveView(client, live);
 
@@ -196,26 +226,16 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
     revocations: createMqttRevocations(client),
     health: {
       async check(): Promise<HealthReport> {
-        const ingest = live.getServiceHealth('ingest');
-        const pipelineOk = ingest !== undefined && ingest.ok && clock() - ingest.ts < HEARTBEAT_GRACE_MS;
-        let storeOk = true;
-        let storeDetail: string | undefined;
-        try {
-          await store.checkHealth();
-        } catch (error) {
-          storeOk = false;
-          storeDetail = (error as Error).message;
-        }
-        const components = {
-          broker: client.connected ? { ok: true } : { ok: false, detail: 'not connected to the broker' },
-          pipeline: pipelineOk
-            ? { ok: true }
-            : { ok: false, detail: ingest ? (ingest.detail ?? `last heartbeat ${clock() - ingest.ts} ms ago`) : 'no heartbeat from ingest' },
-          store: storeOk ? { ok: true } : { ok: false, detail: storeDetail ?? 'unavailable' },
-        };
-        return { ok: Object.values(components).every((c) => c.ok), components };
+        return evaluateHealth({
+          serviceHealth: live.getServiceHealth('ingest'),
+          brokerConnected: client.connected,
+          storeCheck: await checkStoreHealth(store),
+          nowMs: clock(),
+          heartbeatGraceMs: HEARTBEAT_GRACE_MS,
+        });
       },
     },
+    secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,
     logger,
@@ -234,21 +254,26 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
 }
 
 /**
- * Registers each device (or, when it exists, gives it a new secret and lifts
- * a revocation) and returns it with its secret, which is stored only hashed.
+ * Registers each device (or, when it exists, gives it a new secret) and
+ * returns it with its secret, which is stored only hashed. A revoked device
+ * stays revoked: it is left out of the result, so it never connects again.
  */
 export function issueCredentials<D extends { id: string; type: DeviceType; siteId: string }>(
   store: SqliteStore,
   devices: readonly D[],
   nowMs: number,
 ): Array<D & { secret: string }> {
-  return devices.map((device) => {
+  const issued: Array<D & { secret: string }> = [];
+  for (const device of devices) {
+    const existing = store.getDevice(device.id);
+    if (existing && existing.revokedAtMs !== null) continue;
     const secret = generateSecret();
     const secretHash = hashSecret(secret);
-    if (store.getDevice(device.id)) store.resetDeviceSecret(device.id, secretHash);
+    if (existing) store.resetDeviceSecret(device.id, secretHash);
     else store.createDevice({ id: device.id, type: device.type, siteId: device.siteId, secretHash }, nowMs);
-    return { ...device, secret };
-  });
+    issued.push({ ...device, secret });
+  }
+  return issued;
 }
 
 export interface SimService extends Service {

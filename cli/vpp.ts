@@ -35,8 +35,14 @@ function usage(): string {
   ].join('\n');
 }
 
-/** Runs `start`, then stops what it returned on SIGINT/SIGTERM, in reverse order. */
-async function runUntilSignal(logger: Logger, start: () => Promise<Service[]>): Promise<void> {
+/**
+ * Runs `start`, then stops what it returned on SIGINT/SIGTERM, in reverse
+ * order. Stopping is bounded: each part gives up on its own bound (ingest
+ * after VPP_SHUTDOWN_TIMEOUT_MS); should the whole still hang, the process
+ * exits after that bound plus a margin, with nothing acknowledged that was
+ * not committed.
+ */
+async function runUntilSignal(logger: Logger, config: Readonly<Config>, start: () => Promise<Service[]>): Promise<void> {
   const services = await start();
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -47,6 +53,10 @@ async function runUntilSignal(logger: Logger, start: () => Promise<Service[]>): 
       }
       stopping = true;
       logger.info({ signal }, 'shutting down');
+      setTimeout(() => {
+        logger.error({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs + 5_000).unref();
       void (async () => {
         for (const service of [...services].reverse()) {
           try {
@@ -69,7 +79,7 @@ function storeService(platform: Platform): Service {
 }
 
 async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
-  await runUntilSignal(logger, async () => {
+  await runUntilSignal(logger, config, async () => {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
     try {
@@ -107,7 +117,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
 }
 
 async function single(command: Exclude<Command, 'up' | 'help'>, config: Readonly<Config>, logger: Logger): Promise<void> {
-  await runUntilSignal(logger, async () => {
+  await runUntilSignal(logger, config, async () => {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
     switch (command) {
@@ -123,7 +133,7 @@ async function single(command: Exclude<Command, 'up' | 'help'>, config: Readonly
         break;
       case 'control': {
         const control = await startControlService(platform, config.mqttUrl);
-        logger.info({ url: control.url, adminToken: platform.adminToken }, 'control API listening');
+        logger.info({ url: control.url, adminTokenFile: config.adminToken === undefined ? `${config.dataDir}/admin-token` : 'VPP_ADMIN_TOKEN' }, 'control API listening');
         services.push(control);
         break;
       }

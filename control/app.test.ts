@@ -4,23 +4,25 @@ import pino from 'pino';
 import { buildControlApp } from './app.ts';
 import { toErrorReply } from './plugins/errors.ts';
 import { T0 } from './test-fixtures.ts';
-import { AUTH, useControlTest } from './test-helper.ts';
+import { ADMIN_TOKEN, AUTH, useControlTest } from './test-helper.ts';
 
 const t = useControlTest();
 
 interface OpenApiOperation {
   security?: Array<Record<string, string[]>>;
-  responses: Record<string, { description: string; content?: Record<string, { schema: object }> }>;
+  responses: Record<string, { description: string; headers?: Record<string, { schema: object }>; content?: Record<string, { schema: object }> }>;
   parameters?: Array<{ in: string; name: string; schema: object }>;
   requestBody?: { content: Record<string, { schema: object }> };
 }
 
 const EXPECTED_OPERATIONS = [
   'get /healthz',
+  'get /readyz',
   'get /api/v1/devices',
   'post /api/v1/devices',
   'get /api/v1/devices/{id}',
   'delete /api/v1/devices/{id}',
+  'post /api/v1/devices/{id}/secret',
   'get /api/v1/devices/{id}/telemetry',
   'get /api/v1/sites',
   'post /api/v1/sites',
@@ -30,6 +32,7 @@ const EXPECTED_OPERATIONS = [
   'get /api/v1/fleet',
   'get /api/v1/fleet/history',
   'get /api/v1/dead-letters',
+  'get /api/v1/services',
 ];
 
 describe('OpenAPI document', () => {
@@ -73,6 +76,29 @@ describe('OpenAPI document', () => {
     expect(telemetry.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(
       ['path:id', 'query:from', 'query:limit', 'query:metric', 'query:resolution', 'query:to'],
     );
+  });
+
+  it('documents Cache-Control: no-store on exactly the responses that carry a secret', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, Record<string, OpenApiOperation>>;
+    };
+    const carriesSecret = (schema: unknown): boolean => {
+      if (schema === null || typeof schema !== 'object') return false;
+      const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {};
+      return ['secret', 'password'].some((name) => name in properties) || Object.values(schema).some(carriesSecret);
+    };
+    const withSecret: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        for (const [status, response] of Object.entries(operation.responses)) {
+          if (!carriesSecret(response.content)) continue;
+          withSecret.push(`${method} ${path} ${status}`);
+          expect(response.headers?.['cache-control']?.schema, `${method} ${path}`).toMatchObject({ const: 'no-store' });
+        }
+      }
+    }
+    // A new route that answers a secret must be added here, with a test that it sends the header.
+    expect(withSecret.sort()).toEqual(['post /api/v1/devices 201', 'post /api/v1/devices/{id}/secret 200']);
   });
 
   it('serves the UI at /docs', async () => {
@@ -145,8 +171,27 @@ describe('buildControlApp', () => {
       health: { check: async () => ({ ok: true, components: {} }) },
       clock: () => T0,
       logger: pino({ level: 'silent' }),
+      secretGraceMs: 60_000,
     };
     await expect(buildControlApp({ ...deps, adminToken: 'short' })).rejects.toThrow(/adminToken: must be at least 16 characters/);
+  });
+
+  it('refuses a negative or fractional secret grace period at boot', async () => {
+    const deps = {
+      registry: t.store,
+      telemetry: t.store,
+      twins: t.store,
+      deadLetters: t.store,
+      live: t.live,
+      revocations: { revokeDevice: async () => {} },
+      health: { check: async () => ({ ok: true, components: {} }) },
+      clock: () => T0,
+      logger: pino({ level: 'silent' }),
+      adminToken: ADMIN_TOKEN,
+    };
+    for (const secretGraceMs of [-1, 1.5, Number.NaN]) {
+      await expect(buildControlApp({ ...deps, secretGraceMs })).rejects.toThrow(/^secretGraceMs: must be a non-negative integer/);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * process, and in tests with real stores and a controlled clock.
  */
 import type { Logger } from 'pino';
-import type { AggregateLevel, AggregateSnapshot } from '../protocol/index.ts';
+import type { AggregateLevel, AggregateSnapshot, ServiceHealth } from '../protocol/index.ts';
 import type { DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
 
 /** Latest live aggregates, as published retained by ingest on AGGREGATES_FILTER. */
@@ -12,6 +12,8 @@ export interface LiveView {
   getAggregate(level: AggregateLevel, id: string): AggregateSnapshot | undefined;
   /** Every known aggregate of one level, in id order. */
   listAggregates(level: AggregateLevel): AggregateSnapshot[];
+  /** The latest heartbeat of every platform service, in name order. */
+  listServiceHealth(): ServiceHealth[];
 }
 
 export interface ComponentHealth {
@@ -19,10 +21,29 @@ export interface ComponentHealth {
   detail?: string;
 }
 
-export type HealthReport = { ok: boolean; components: Record<string, ComponentHealth> };
+/** What ingest's latest heartbeat says about its pipeline (see ServiceHealth in protocol/). */
+export interface PipelineFigures {
+  /** When ingest sent the heartbeat, ISO 8601. */
+  heartbeatAt: string;
+  /** How old the heartbeat was when the report was made; the figures below are that old. */
+  heartbeatAgeMs: number;
+  /** The rest is absent when the heartbeat carries no pipeline figures. */
+  inflight?: number;
+  oldestUnackedAgeMs?: number | null;
+  /** ISO 8601; null when nothing was committed since ingest started. */
+  lastCommitAt?: string | null;
+  stalled?: boolean;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  components: Record<string, ComponentHealth>;
+  /** Present once ingest has sent a heartbeat. */
+  pipeline?: PipelineFigures;
+}
 
 export interface HealthCheck {
-  /** Checks broker, pipeline and store; may reject, which counts as unhealthy. */
+  /** Checks broker, pipeline and store (see evaluateHealth); may reject, which counts as unhealthy. */
   check(): Promise<HealthReport>;
 }
 
@@ -43,6 +64,12 @@ export interface ControlDeps {
   live: LiveView;
   revocations: Revocations;
   health: HealthCheck;
+  /**
+   * How long a device's previous secret stays accepted after its secret was
+   * rotated, so the device can pick up the new one without losing its
+   * connection. A non-negative integer; 0 ends the old secret at once.
+   */
+  secretGraceMs: number;
   /** Bearer token of operators for everything under /api/v1; at least 16 characters. */
   adminToken: string;
   /** Milliseconds since the Unix epoch. */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import { buildControlApp } from './app.ts';
@@ -19,14 +19,16 @@ import { T0 } from './test-fixtures.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+/** Grace period of a rotated secret in tests. */
+export const SECRET_GRACE_MS = 3_600_000;
 
 export interface ControlTest {
   app: FastifyInstance;
   /** This test's store; closed after the test. */
   store: SqliteStore;
   live: FeedableLiveView;
-  /** What the next health check answers; a function to make it throw. */
-  health: { report: HealthReport | (() => never) };
+  /** What the next health check answers; a function to compute it at check time, or to make it throw. */
+  health: { report: HealthReport | (() => HealthReport) };
   revocations: { calls: string[]; fail: Error | null };
   clock: { nowMs: number };
   /** Injects with the admin token. */
@@ -44,8 +46,12 @@ function forwardTo<T extends object>(current: () => T): T {
   });
 }
 
-/** Registers the vitest hooks of a control test file and returns its state, refreshed before each test. */
-export function useControlTest(): ControlTest {
+/**
+ * Registers the vitest hooks of a control test file and returns its state,
+ * refreshed before each test. `logger` replaces the silent one (to capture
+ * what the app logs).
+ */
+export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
   let dir = '';
   let testCount = 0;
   const t = {
@@ -76,9 +82,10 @@ export function useControlTest(): ControlTest {
           return typeof report === 'function' ? report() : report;
         },
       },
+      secretGraceMs: SECRET_GRACE_MS,
       adminToken: ADMIN_TOKEN,
       clock: () => t.clock.nowMs,
-      logger: pino({ level: 'silent' }),
+      logger: options.logger ?? pino({ level: 'silent' }),
     });
   });
 

@@ -31,18 +31,67 @@ export const MAX_ROLLUP_RANGE_MS = 400 * DAY_MS;
 export const MAX_POINTS_PER_SERIES = 10_000;
 
 const EPOCH_MS_PATTERN = /^\d{1,15}$/;
-// Date.parse also accepts loose forms ("March 7"); only ISO 8601 is part of the API.
-const ISO_8601_PATTERN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+// Date.parse also accepts loose forms ("March 7") and rolls impossible dates
+// over (2026-02-31 becomes March 3), so the fields are read and checked here.
+const ISO_8601_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/;
 
-/** Parses ISO 8601 or ms since the epoch; throws a 400 naming `name`. */
+/** Earliest time a query may name: the Unix epoch, where telemetry timestamps start. */
+export const MIN_TIME_MS = 0;
+/** Latest time a query may name: the end of year 9999, the last that ISO 8601 writes with four digits. */
+export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function daysInMonth(year: number, month: number): number {
+  // Day 0 of the next month is the last day of this one; setUTCFullYear keeps years below 100 as they are.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, 0);
+  return date.getUTCDate();
+}
+
+const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/** Milliseconds of an ISO 8601 match, or the reason it names no real time. A time without offset is UTC. */
+function isoToMs(match: RegExpExecArray): number | string {
+  const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', zone, sign, offsetH = '00', offsetM = '00'] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const [hour, minute, second] = [Number(h), Number(mi), Number(s)];
+  if (month < 1 || month > 12) return `month ${mo} does not exist`;
+  const lastDay = daysInMonth(year, month);
+  if (day < 1 || day > lastDay) return `${MONTH_NAMES[month - 1]} ${year} has no day ${d} (it has ${lastDay} days)`;
+  if (hour > 23 || minute > 59 || second > 59) return `${h}:${mi}:${s} is not a time of day`;
+  if (zone !== undefined && zone !== 'Z' && (Number(offsetH) > 23 || Number(offsetM) > 59)) {
+    return `${sign}${offsetH}:${offsetM} is not a UTC offset`;
+  }
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  // Digits beyond milliseconds are cut, not rounded, so a time never moves into the next millisecond.
+  date.setUTCHours(hour, minute, second, Number(fraction.padEnd(3, '0').slice(0, 3)));
+  const offsetMs = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(offsetH) * 60 + Number(offsetM)) * 60_000;
+  return date.getTime() - offsetMs;
+}
+
+/**
+ * Parses ISO 8601 (a time without offset is UTC) or ms since the epoch;
+ * throws a 400 naming `name` for anything else, for impossible calendar
+ * dates and for times outside [MIN_TIME_MS, MAX_TIME_MS].
+ */
 export function parseTime(name: string, value: string): number {
   const text = value.trim();
-  if (EPOCH_MS_PATTERN.test(text)) return Number(text);
-  if (ISO_8601_PATTERN.test(text)) {
-    const ms = Date.parse(text);
-    if (Number.isFinite(ms)) return ms;
+  let ms: number;
+  if (EPOCH_MS_PATTERN.test(text)) {
+    ms = Number(text);
+  } else {
+    const match = ISO_8601_PATTERN.exec(text);
+    if (!match) throw badRequest(`${name}: '${value}' is neither an ISO 8601 time nor milliseconds since the epoch`);
+    const parsed = isoToMs(match);
+    if (typeof parsed === 'string') throw badRequest(`${name}: '${value}' is not a real time: ${parsed}`);
+    ms = parsed;
   }
-  throw badRequest(`${name}: '${value}' is neither an ISO 8601 time nor milliseconds since the epoch`);
+  if (ms < MIN_TIME_MS) throw badRequest(`${name}: '${value}' is before ${new Date(MIN_TIME_MS).toISOString()}, the earliest time accepted`);
+  if (ms > MAX_TIME_MS) throw badRequest(`${name}: '${value}' is after ${new Date(MAX_TIME_MS).toISOString()}, the latest time accepted`);
+  return ms;
 }
 
 export interface TimeRange {

@@ -6,7 +6,16 @@
  * `startFleet` can derive them again from the seed.
  */
 import type { DeviceType } from '../protocol/index.ts';
-import type { Site } from '../store/types.ts';
+/**
+ * A simulated site as the simulator plans it. Structurally what the
+ * registry stores, but the simulator's own: it speaks to the platform only
+ * over MQTT and knows nothing but the protocol.
+ */
+export interface SimSite {
+  id: string;
+  region: string;
+  name: string;
+}
 import { SimError } from './errors.ts';
 import { createRandom, deriveSeed, hashString, type Random } from './random.ts';
 import type { SiteParams } from './site.ts';
@@ -27,7 +36,7 @@ export interface FleetPlanOptions {
 }
 
 export interface FleetPlan {
-  sites: Site[];
+  sites: SimSite[];
   devices: SimDeviceSpec[];
   /** Physical parameters per site id. */
   siteParams: Map<string, SiteParams>;
@@ -88,7 +97,7 @@ function pick<T>(random: Random, items: readonly T[]): T {
  * 3–10 kW power limit and a 10–30 % reserve; PV 3–12 kWp; household base
  * load 150–500 W with morning and evening peaks.
  */
-export function planSiteParams(seed: number, site: Pick<Site, 'id' | 'region'>): SiteParams {
+export function planSiteParams(seed: number, site: Pick<SimSite, 'id' | 'region'>): SiteParams {
   const random = createRandom(deriveSeed(seed, `site:${site.id}`));
   const region = regionProfile(site.region);
 
@@ -167,7 +176,7 @@ export function planFleet(options: FleetPlanOptions): FleetPlan {
   if (regions.some((region) => region.trim() === '')) problems.push('a region name must not be blank');
   if (problems.length > 0) throw new SimError('invalid-options', `invalid fleet plan: ${problems.join('; ')}`);
 
-  const sites: Site[] = [];
+  const sites: SimSite[] = [];
   const devices: SimDeviceSpec[] = [];
   const siteParams = new Map<string, SiteParams>();
   for (let index = 0; index < options.sites; index++) {

@@ -15,9 +15,8 @@
  * cannot be restarted.
  */
 import type { Logger } from 'pino';
-import type { Site } from '../store/types.ts';
 import { SimError } from './errors.ts';
-import { DEFAULT_REGIONS, planSiteParams, type SimDeviceSpec } from './fleet-plan.ts';
+import { DEFAULT_REGIONS, planSiteParams, type SimDeviceSpec, type SimSite } from './fleet-plan.ts';
 import { deriveSeed, hashString } from './random.ts';
 import { SimDevice, type FleetCounters, type SimDeviceContext } from './sim-device.ts';
 import { simulatedTime } from './sim-time.ts';
@@ -45,7 +44,7 @@ export interface FleetOptions {
    * a site id of planFleet's form `site-NNNN` gets the region planFleet gives
    * it with the default regions; any other id gets a region from its hash.
    */
-  sites?: readonly Site[];
+  sites?: readonly SimSite[];
   /** Samples a device keeps while offline; 2000 when absent. */
   bufferLimit?: number;
   /** How long a device waits for its first connection; 10 s when absent. */

@@ -10,6 +10,7 @@ export {
   type FleetPlanOptions,
   type SimDeviceSpec,
 } from './fleet-plan.ts';
+export type { SimSite } from './fleet-plan.ts';
 export { MIN_REAL_INTERVAL_MS, startFleet, type Fleet, type FleetOptions, type FleetStats } from './fleet.ts';
 export { SIM_FIRMWARE } from './sim-device.ts';
 export { SimError, type SimErrorCode } from './errors.ts';

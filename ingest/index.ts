@@ -2,4 +2,4 @@ export { startIngest, type Ingest, type IngestOptions, type IngestSettings } fro
 export { createBrokerTapSource, type BrokerTapSource, type TappedMessage } from './sources/broker-tap.ts';
 export { connectMqttSubscription, type MqttSubscriptionSource, type MqttSubscriptionOptions } from './sources/mqtt-subscription.ts';
 export { IngestCounters } from './counters.ts';
-export type { InboundMessage, RejectReason } from './types.ts';
+export type { InboundMessage, IngestSource, InflightReport, RejectReason } from './types.ts';

@@ -72,7 +72,7 @@ describe('ingest pipeline', () => {
     let nextTs = Date.now() - 10_000;
     const send = (topic: string, payload: unknown, ts?: number) => {
       const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-      const clientId = topic.split('/')[3] ?? null;
+      const clientId = topic.startsWith('vpp/v1/devices/') ? (topic.split('/')[3] ?? null) : null;
       return source.push({ topic, payload: Buffer.from(body), clientId, receivedAtMs: Date.now() }, () => {
         // What the store holds at the moment of the ack.
         const storedAtAck =

@@ -4,7 +4,17 @@
  * point, because they import vitest, which production code must not load.
  */
 export * from './types.ts';
-export { SqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts';
+export {
+  DEFAULT_BUSY_TIMEOUT_MS,
+  OPEN_BUSY_TIMEOUT_MS,
+  SqliteStore,
+  openSqliteStore,
+  type SqliteStoreOptions,
+} from './sqlite-store.ts';
+export type { SqliteRegistry } from './sqlite-registry.ts';
+export type { SqliteTelemetry } from './sqlite-telemetry.ts';
+export type { SqliteTwins } from './sqlite-twins.ts';
+export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDeadLetters } from './sqlite-dead-letters.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';
 export { generateSecret, hashSecret, verifySecret } from './credentials.ts';

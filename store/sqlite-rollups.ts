@@ -173,7 +173,7 @@ function prepareTierStatements(db: Database.Database, tier: Tier, finer: Tier | 
   };
 }
 
-/** The rollup half of the SQLite store; SqliteStore delegates to it. */
+/** The rollup half of the SQLite telemetry store; SqliteTelemetry delegates to it. */
 export class SqliteRollups {
   private readonly tiers;
   private readonly insertMinute;

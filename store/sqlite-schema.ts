@@ -8,6 +8,7 @@
  * the file at a whole version, and several processes opening the same file
  * at once migrate it exactly once.
  */
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
 
@@ -111,6 +112,54 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       ${backfillCoarseTier('rollups_15m', 'rollups', 15 * 60_000, '1', 'bucket_start_ms')}
       ${backfillCoarseTier('rollups_1h', 'rollups_15m', 60 * 60_000, 'minutes', 'last_minute_ms')}
+    `);
+  },
+  // 2 → 3: secret rotation, twin presence, bounded dead letters.
+  (db) => {
+    // Hashes the payloads already stored, once; the function lives only on this connection.
+    db.function('vpp_sha256_hex', { deterministic: true }, (payload: unknown) =>
+      createHash('sha256')
+        .update(Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload ?? '')))
+        .digest('hex'),
+    );
+    db.exec(`
+      -- The secret a device had before its latest rotation, accepted until
+      -- previous_secret_valid_until_ms (exclusive); both NULL when none.
+      ALTER TABLE devices ADD COLUMN previous_secret_hash TEXT;
+      ALTER TABLE devices ADD COLUMN previous_secret_valid_until_ms INTEGER;
+
+      -- Presence from the broker's connection events. Nothing is known of
+      -- existing rows' connections any more, so they start offline.
+      ALTER TABLE device_state ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';
+      ALTER TABLE device_state ADD COLUMN presence_since_ms INTEGER;
+      UPDATE device_state SET online = 0;
+
+      -- payload holds at most the first bytes of what was received;
+      -- payload_bytes and payload_sha256 describe the whole of it.
+      ALTER TABLE dead_letters ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT NOT NULL DEFAULT '';
+      ALTER TABLE dead_letters ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+      UPDATE dead_letters SET payload_bytes = length(payload), payload_sha256 = vpp_sha256_hex(payload);
+      -- Retention deletes by age.
+      CREATE INDEX dead_letters_received ON dead_letters (received_at_ms);
+
+      -- Bytes of stored payloads, kept by triggers in the transaction that
+      -- adds or deletes letters, so the size cap is checked without a scan
+      -- and holds whichever process writes.
+      CREATE TABLE dead_letter_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        payload_bytes INTEGER NOT NULL
+      );
+      INSERT INTO dead_letter_totals (id, payload_bytes) SELECT 0, COALESCE(SUM(length(payload)), 0) FROM dead_letters;
+      CREATE TRIGGER dead_letters_added AFTER INSERT ON dead_letters BEGIN
+        UPDATE dead_letter_totals SET payload_bytes = payload_bytes + length(NEW.payload) WHERE id = 0;
+      END;
+      CREATE TRIGGER dead_letters_deleted AFTER DELETE ON dead_letters BEGIN
+        UPDATE dead_letter_totals SET payload_bytes = payload_bytes - length(OLD.payload) WHERE id = 0;
+      END;
+      CREATE TRIGGER dead_letters_payload_changed AFTER UPDATE OF payload ON dead_letters BEGIN
+        UPDATE dead_letter_totals SET payload_bytes = payload_bytes - length(OLD.payload) + length(NEW.payload) WHERE id = 0;
+      END;
     `);
   },
 ];

@@ -41,24 +41,28 @@ export interface Registry {
   /** Creates a device. Throws StoreError 'conflict' if the id exists, 'not-found' if the site does not. */
   createDevice(device: NewDevice, nowMs: number): DeviceRecord;
   /**
-   * Replaces a device's secret hash at once (no grace for the old secret).
-   * Never lifts a revocation: a revoked device stays revoked whatever
-   * provisions it again. Throws 'not-found'.
+   * Replaces a device's secret hash at once: no grace for the old secret,
+   * and a grace period in progress ends (the secret being replaced may be
+   * the one that leaked). Never lifts a revocation: a revoked device stays
+   * revoked whatever provisions it again. Throws 'not-found'.
    */
   resetDeviceSecret(id: string, secretHash: string): void;
   /**
-   * Gives a device a new secret hash; the current one stays accepted until
-   * `previousValidUntilMs` (the grace period), then only the new one is.
-   * Rotating again during a grace period replaces the previous hash with the
-   * then-current one. Throws 'not-found' for an unknown device and
-   * 'conflict' for a revoked one.
+   * Gives a device a new secret hash; the current one stays accepted while
+   * the time is before `previousValidUntilMs` (the grace period, exclusive
+   * end), then only the new one is. Rotating again during a grace period
+   * replaces the previous hash with the then-current one (only one previous
+   * secret is ever accepted). Throws 'not-found' for an unknown device,
+   * 'conflict' for a revoked one, 'invalid' when previousValidUntilMs is not
+   * an integer.
    */
   rotateDeviceSecret(id: string, secretHash: string, previousValidUntilMs: number): void;
   getDevice(id: string): DeviceRecord | undefined;
   /**
    * The secret hashes a device may connect with at `nowMs`: the current one
-   * first, then the previous one while its grace period lasts. Empty for an
-   * unknown or revoked device.
+   * first, then the previous one while `nowMs < previousValidUntilMs`. Empty
+   * for an unknown or revoked device. The broker calls it on every CONNECT,
+   * so it must stay one keyed lookup.
    */
   getAcceptedSecretHashes(id: string, nowMs: number): string[];
   listDevices(filter?: { siteId?: string }): DeviceRecord[];
@@ -142,7 +146,12 @@ export interface WriteResult {
 
 /** Time series: raw telemetry and rollups. */
 export interface TelemetryStore {
-  /** Stores points durably before resolving. Idempotent on (deviceId, ts): a duplicate is not overwritten. */
+  /**
+   * Stores points durably before resolving. Idempotent on (deviceId, ts): a
+   * duplicate is not overwritten. Rejects the whole batch with 'invalid',
+   * before writing any of it, when a point's ts or seq is not a safe integer
+   * (e.g. seq = 1e20) or its metrics cannot be serialised.
+   */
   writeTelemetry(points: readonly TelemetryPoint[]): Promise<WriteResult>;
   /** Upserts rollups on (kind, entityId, metric, bucketStartMs); a later write replaces an earlier one. */
   writeRollups(rollups: readonly Rollup[]): Promise<void>;
@@ -185,7 +194,12 @@ export interface DeviceState {
 }
 
 export interface TwinStore {
-  /** Upserts whole states (the pipeline merges before writing). */
+  /**
+   * Upserts whole states (the pipeline merges before writing). Throws
+   * 'invalid', saving none of them, when a state's metrics or status cannot
+   * be serialised (cyclic, absurdly deep, BigInt), a time or seq is not a
+   * safe integer, or its presence is not one of PRESENCES.
+   */
   saveDeviceStates(states: readonly DeviceState[]): void;
   getDeviceState(deviceId: string): DeviceState | undefined;
   listDeviceStates(deviceIds?: readonly string[]): DeviceState[];
@@ -230,8 +244,11 @@ export interface DeadLetterStore {
   /** Stores the letters (truncated to the limits) and deletes the oldest beyond the total size cap. */
   addDeadLetters(letters: readonly DeadLetter[]): void;
   /**
-   * Newest first. Stops before `limit` once the payloads listed add up to
-   * `maxBytes` (always at least one letter when any matches).
+   * Newest first; pass the smallest id of a page as `beforeId` for the next
+   * page. With `maxBytes`, a letter is listed only while the stored payloads
+   * listed, itself included, add up to at most `maxBytes`; the first letter
+   * is listed whatever its size, so a page is never empty while letters
+   * match.
    */
   listDeadLetters(query: { limit: number; reason?: string; beforeId?: number; maxBytes?: number }): StoredDeadLetter[];
   countDeadLettersByReason(): Record<string, number>;
@@ -241,10 +258,14 @@ export interface DeadLetterStore {
 
 /**
  * - conflict, not-found: the request does not fit the stored state.
- * - unavailable: transient (busy, locked, disk full, I/O, connection closed);
- *   the same request may succeed later, so writers retry with backoff.
+ * - unavailable: the store cannot serve anyone right now, whatever the
+ *   request (busy, locked, disk full, I/O error, file cannot be opened or
+ *   written, out of memory, connection closed, a damaged file); the same
+ *   request may succeed later, so writers retry with backoff and never
+ *   isolate a message for it.
  * - invalid: deterministic; the store refuses this request and will refuse
- *   it again (a value out of range, a payload that cannot be serialised).
+ *   it again (a value out of range, a constraint broken, a payload too big
+ *   or that cannot be serialised, any error the store did not expect).
  *   Writers isolate the message that caused it and dead-letter it.
  */
 export type StoreErrorCode = 'conflict' | 'not-found' | 'unavailable' | 'invalid';

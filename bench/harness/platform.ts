@@ -74,10 +74,12 @@ export interface SystemUnderTest {
   readonly ingest: IngestService | undefined;
   /** Undefined unless `control: true`. */
   readonly controlUrl: string | undefined;
-  /** Ingest counters (received, samplesCommitted, inflight, …); all zero in bare-broker mode. */
+  /** Ingest counters (received, samplesCommitted, …); all zero in bare-broker mode. */
   readonly counters: IngestCounters;
   /** A platform service account that may subscribe to every device topic. */
-  readonly serviceCredentials: { username: string; password: string };
+  readonly serviceCredentials: { username: string; password: string; clientId: string };
+  /** Messages received by ingest and not yet acknowledged. */
+  inflight(): number;
   /**
    * Registers `count` devices (sites of a battery, a solar inverter and a
    * meter, in that order, named like the simulator's: `site-0001-battery`…;
@@ -149,7 +151,9 @@ export async function startSystemUnderTest(options: SystemUnderTestOptions): Pro
     ingest,
     controlUrl: control?.url,
     counters: ingest?.ingest.counters ?? new IngestCounters(),
-    serviceCredentials: { username: 'vpp-ingest', password: platform.serviceSecret },
+    // Services connect with their fixed client id; in bare-broker mode ingest's is free.
+    serviceCredentials: { username: 'vpp-ingest', password: platform.serviceSecrets['vpp-ingest'], clientId: 'vpp-ingest' },
+    inflight: () => ingest?.ingest.liveness().inflight ?? 0,
     provisionDevices(count, types) {
       const perSite = types?.length ?? 3;
       const sites = Math.ceil(count / perSite);

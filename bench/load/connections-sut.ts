@@ -62,7 +62,7 @@ function takeSample(running: SystemUnderTest): SutSample {
     tapPausedClients: broker.tapPausedClients,
     samplesCommitted: ingest.samplesCommitted,
     statusMessages: ingest.statusMessages,
-    ingestInflight: ingest.inflight,
+    ingestInflight: running.inflight(),
     rejected: ingest.rejectedTotal(),
     writeFailures: ingest.writeFailures,
   };

@@ -23,7 +23,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 
 export type SinkCommand =
-  | { kind: 'connect'; url: string; qos: 0 | 1; filter: string; username?: string; password?: string }
+  | { kind: 'connect'; url: string; qos: 0 | 1; filter: string; username?: string; password?: string; clientId?: string }
   | { kind: 'reset' }
   | { kind: 'snapshot' }
   | { kind: 'close' };
@@ -98,7 +98,7 @@ async function handle(command: SinkCommand): Promise<void> {
       // One subscription at a time: a new QoS replaces the old connection.
       await client?.endAsync(true).catch(() => undefined);
       client = await mqtt.connectAsync(command.url, {
-        clientId: `bench-sink-${process.pid}`,
+        clientId: command.clientId ?? `bench-sink-${process.pid}`,
         ...(command.username === undefined ? {} : { username: command.username, password: command.password ?? '' }),
         protocolVersion: 4,
         clean: true,

@@ -42,7 +42,7 @@ interface BrokerUnderTest {
   name: string;
   url: string;
   devices: PublisherDevice[];
-  subscriber: { username?: string; password?: string };
+  subscriber: { username?: string; password?: string; clientId?: string };
   /** CPU of the broker in cores over a phase: in this process for aedes, from /proc for Mosquitto. */
   cpuCores(phase: SinkPhaseResult, startMs: number, startCpuMs: number | undefined): number | undefined;
   cpuNowMs(): number | undefined;

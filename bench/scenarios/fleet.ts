@@ -10,12 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { freePort, spawnVpp, stopVpp } from '../../test/support/processes.ts';
 import { processCpuMs, processRssMiB } from '../harness/process-stats.ts';
 import type { Scenario } from '../harness/scenario.ts';
 
 interface Heartbeat {
+  service: string;
   ts: number;
   counters: Record<string, number>;
 }
@@ -42,13 +42,17 @@ const scenario: Scenario = {
       await vpp.waitForOutput(/virtual power plant is up/, 90_000);
       const connectSeconds = (Date.now() - t0) / 1000;
       progress(`up with ${sites * 3} devices after ${connectSeconds.toFixed(0)} s`);
-      const secret = readFileSync(join(workDir, 'data', 'service-secret'), 'utf8').trim();
-      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'vpp-control', password: secret, clientId: 'bench-fleet', protocolVersion: 4 });
+      // Ingest's heartbeat, as operators read it: GET /api/v1/services.
+      const token = readFileSync(join(workDir, 'data', 'admin-token'), 'utf8').trim();
       let latest: Heartbeat | undefined;
-      client.on('message', (_topic, payload) => {
-        latest = JSON.parse(payload.toString()) as Heartbeat;
-      });
-      await client.subscribeAsync('vpp/v1/platform/health/ingest');
+      const poll = setInterval(() => {
+        void fetch(`http://127.0.0.1:${httpPort}/api/v1/services`, { headers: { authorization: `Bearer ${token}` } })
+          .then((response) => response.json() as Promise<{ services: Heartbeat[] }>)
+          .then((body) => {
+            latest = body.services.find((s) => s.service === 'ingest') ?? latest;
+          })
+          .catch(() => undefined);
+      }, 500);
       const pid = vpp.child.pid!;
       // Warm-up: the first minute after start is rolled up from the store.
       await new Promise((r) => setTimeout(r, 10_000));
@@ -63,7 +67,7 @@ const scenario: Scenario = {
       const last = latest!;
       const cpu = ((processCpuMs(pid) ?? Number.NaN) / 1000 - cpu0) / ((Date.now() - wall0) / 1000);
       const rssMiB = processRssMiB(pid);
-      await client.endAsync();
+      clearInterval(poll);
       const dt = (last.ts - first.ts) / 1000;
       const received = (last.counters.received! - first.counters.received!) / dt;
       const committed = (last.counters.samplesCommitted! - first.counters.samplesCommitted!) / dt;

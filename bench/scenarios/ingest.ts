@@ -88,11 +88,11 @@ async function measurePlatform(sut: SystemUnderTest, publisher: PublisherProcess
       tick(elapsedS, isMeasuring) {
         const now = sut.counters.samplesCommitted;
         context.progress(
-          `${label}: ${elapsedS} s ${isMeasuring ? 'measuring' : 'warm-up'}, committed ${(now - lastCommitted).toLocaleString('en-US')}/s, in flight ${sut.counters.inflight.toLocaleString('en-US')}`,
+          `${label}: ${elapsedS} s ${isMeasuring ? 'measuring' : 'warm-up'}, committed ${(now - lastCommitted).toLocaleString('en-US')}/s, in flight ${sut.inflight().toLocaleString('en-US')}`,
         );
         lastCommitted = now;
       },
-      delivered: () => sut.counters.received - sut.counters.inflight,
+      delivered: () => sut.counters.received - sut.inflight(),
       onMeasureStart() {
         measuring = true;
         windowStart = Date.now();
@@ -228,7 +228,7 @@ async function runIngest(context: ScenarioContext): Promise<ScenarioResult> {
           notes.push(`${label}: the generator fell behind the asked rate by ${round(figures.behindPerSec)}/s (windows full: the platform did not acknowledge fast enough).`);
         }
         // Let in-flight messages commit before the next phase.
-        for (let i = 0; i < 50 && sut.counters.inflight > 0; i++) await sleep(100);
+        for (let i = 0; i < 50 && sut.inflight() > 0; i++) await sleep(100);
       }
       const rejected = sut.counters.rejectedTotal();
       if (rejected > 0) notes.push(`ingest rejected ${rejected} messages: ${JSON.stringify(Object.fromEntries(sut.counters.rejected))}`);

@@ -158,6 +158,7 @@ const scenario: Scenario = {
       live,
       revocations: { revokeDevice: async () => {} },
       health: { check: async () => ({ ok: true, components: {} }) },
+      secretGraceMs: 3_600_000,
       adminToken: ADMIN_TOKEN,
       clock: () => nowMs,
       logger: pino({ level: 'silent' }),

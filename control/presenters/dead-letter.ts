@@ -3,7 +3,7 @@ import { isoTime } from './device.ts';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Shows a payload as text when it is valid UTF-8, as base64 otherwise, so binary garbage survives JSON. */
+/** Shows stored payload bytes as text when they are valid UTF-8, as base64 otherwise, so binary garbage survives JSON. */
 export function presentPayload(payload: Buffer): { encoding: 'utf8' | 'base64'; data: string; bytes: number } {
   try {
     return { encoding: 'utf8', data: strictUtf8.decode(payload), bytes: payload.byteLength };
@@ -21,5 +21,8 @@ export function presentDeadLetter(letter: StoredDeadLetter) {
     reason: letter.reason,
     detail: letter.detail,
     payload: presentPayload(letter.payload),
+    payloadBytes: letter.payloadBytes,
+    payloadSha256: letter.payloadSha256,
+    truncated: letter.truncated,
   };
 }

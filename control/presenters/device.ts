@@ -23,6 +23,9 @@ export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | 
     revoked: device.revokedAtMs !== null,
     revokedAt: isoTimeOrNull(device.revokedAtMs),
     online: state?.online ?? false,
+    // A device with no state was never seen: offline since nobody knows when.
+    presence: state?.presence ?? 'offline',
+    presenceSince: isoTimeOrNull(state?.presenceSinceMs),
     lastSeen: isoTimeOrNull(state?.lastSeenMs),
   };
 }

@@ -10,6 +10,7 @@ import { createBearerAuthorizer } from '../plugins/auth.ts';
 import { deadLetterRoutes } from './dead-letters.ts';
 import { deviceRoutes } from './devices.ts';
 import { fleetRoutes } from './fleet.ts';
+import { serviceRoutes } from './services.ts';
 import { siteRoutes } from './sites.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -28,4 +29,5 @@ export const apiRoutes: ControlPlugin = async (app, { deps }) => {
   await app.register(siteRoutes, { deps });
   await app.register(fleetRoutes, { deps });
   await app.register(deadLetterRoutes, { deps });
+  await app.register(serviceRoutes, { deps });
 };

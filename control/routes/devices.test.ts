@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../store/credentials.ts';
-import { ADMIN_TOKEN, useControlTest, provisionDevices } from '../test-helper.ts';
+import { ADMIN_TOKEN, SECRET_GRACE_MS, useControlTest, provisionDevices } from '../test-helper.ts';
 import { T0 } from '../test-fixtures.ts';
 
 const t = useControlTest();
@@ -42,6 +42,7 @@ describe('POST /api/v1/devices', () => {
   it('provisions a device whose secret matches the stored hash, shown only once', async () => {
     const response = await t.request({ method: 'POST', url: '/api/v1/devices', payload: { type: 'battery', siteId: 'site-1', id: 'bat-1' } });
     expect(response.statusCode).toBe(201);
+    expect(response.headers['cache-control']).toBe('no-store');
     const body = response.json();
     expect(body).toMatchObject({
       id: 'bat-1',
@@ -60,7 +61,8 @@ describe('POST /api/v1/devices', () => {
         },
       },
     });
-    const hash = t.store.getActiveSecretHash('bat-1');
+    const [hash, ...others] = t.store.getAcceptedSecretHashes('bat-1', T0);
+    expect(others).toEqual([]);
     expect(hash).toBeDefined();
     expect(hash).not.toContain(body.secret);
     expect(verifySecret(body.secret, hash!)).toBe(true);
@@ -85,7 +87,7 @@ describe('POST /api/v1/devices', () => {
     expect(second.statusCode).toBe(409);
     expect(second.json()).toMatchObject({ code: 'conflict' });
     expect(second.json().message).toContain('bat-1');
-    expect(verifySecret(first.json().secret, t.store.getActiveSecretHash('bat-1')!)).toBe(true);
+    expect(verifySecret(first.json().secret, t.store.getAcceptedSecretHashes('bat-1', T0)[0]!)).toBe(true);
   });
 
   it('answers 404 for an unknown site, and creates it when the request describes it', async () => {
@@ -153,7 +155,17 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
     ]);
     await provisionDevices(t, { id: 'site-2', region: 'north' }, [{ id: 'bat-2', type: 'battery' }]);
     t.store.saveDeviceStates([
-      { deviceId: 'bat-1', lastTs: T0 - 2000, lastSeenMs: T0 - 1000, lastSeq: 7, metrics: { socPct: 50 }, online: true, status: { online: true } },
+      {
+        deviceId: 'bat-1',
+        lastTs: T0 - 2000,
+        lastSeenMs: T0 - 1000,
+        lastSeq: 7,
+        metrics: { socPct: 50 },
+        online: true,
+        presence: 'online',
+        presenceSinceMs: T0 - 5000,
+        status: { online: true },
+      },
     ]);
 
     const all = await t.request({ method: 'GET', url: '/api/v1/devices' });
@@ -167,8 +179,12 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
       revoked: false,
       revokedAt: null,
       online: true,
+      presence: 'online',
+      presenceSince: new Date(T0 - 5000).toISOString(),
       lastSeen: new Date(T0 - 1000).toISOString(),
     });
+    // A device that never reported is offline since nobody knows when.
+    expect(all.json().items.find((d: { id: string }) => d.id === 'pv-1')).toMatchObject({ online: false, presence: 'offline', presenceSince: null });
 
     const bySite = await t.request({ method: 'GET', url: '/api/v1/devices?siteId=site-1' });
     expect(bySite.json().items.map((d: { id: string }) => d.id).sort()).toEqual(['bat-1', 'pv-1']);
@@ -182,7 +198,15 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
   it('shows the twin of a device after its state was saved', async () => {
     await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
     const before = await t.request({ method: 'GET', url: '/api/v1/devices/bat-1' });
-    expect(before.json()).toMatchObject({ online: false, lastSeen: null, lastSeenMs: null, metrics: {}, status: null });
+    expect(before.json()).toMatchObject({
+      online: false,
+      presence: 'offline',
+      presenceSince: null,
+      lastSeen: null,
+      lastSeenMs: null,
+      metrics: {},
+      status: null,
+    });
 
     t.store.saveDeviceStates([
       {
@@ -192,6 +216,8 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
         lastSeq: 42,
         metrics: { socPct: 62.5, powerW: -3200 },
         online: true,
+        presence: 'stale',
+        presenceSinceMs: T0 - 400,
         status: { online: true, firmware: '1.4.2' },
       },
     ]);
@@ -205,6 +231,8 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
       revoked: false,
       revokedAt: null,
       online: true,
+      presence: 'stale',
+      presenceSince: new Date(T0 - 400).toISOString(),
       lastSeen: new Date(T0 - 1000).toISOString(),
       lastSeenMs: T0 - 1000,
       lastTs: T0 - 1500,
@@ -221,6 +249,59 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
   });
 });
 
+describe('POST /api/v1/devices/:id/secret', () => {
+  it('issues a new secret shown once, and keeps the old one accepted for the grace period', async () => {
+    const [device] = await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
+    const oldSecret = device!.secret;
+    t.clock.nowMs = T0 + 1_000;
+    const response = await t.request({ method: 'POST', url: '/api/v1/devices/bat-1/secret' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-store');
+    const body = response.json();
+    expect(Object.keys(body).sort()).toEqual(['deviceId', 'previousSecretValidUntil', 'secret']);
+    expect(body.deviceId).toBe('bat-1');
+    expect(body.previousSecretValidUntil).toBe(new Date(T0 + 1_000 + SECRET_GRACE_MS).toISOString());
+    expect(body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(body.secret).not.toBe(oldSecret);
+
+    const accepts = (secret: string, nowMs: number) => t.store.getAcceptedSecretHashes('bat-1', nowMs).some((hash) => verifySecret(secret, hash));
+    const graceEndMs = T0 + 1_000 + SECRET_GRACE_MS;
+    expect(accepts(body.secret, T0 + 1_000)).toBe(true);
+    expect(accepts(oldSecret, T0 + 1_000)).toBe(true);
+    expect(accepts(body.secret, graceEndMs + 1)).toBe(true);
+    expect(accepts(oldSecret, graceEndMs + 1)).toBe(false);
+    // The new secret comes first: the one the device should be using.
+    expect(verifySecret(body.secret, t.store.getAcceptedSecretHashes('bat-1', T0 + 1_000)[0]!)).toBe(true);
+
+    const twin = await t.request({ method: 'GET', url: '/api/v1/devices/bat-1' });
+    expect(twin.body).not.toContain(body.secret);
+  });
+
+  it('answers 404 for an unknown device and 409 for a revoked one, changing nothing', async () => {
+    const unknown = await t.request({ method: 'POST', url: '/api/v1/devices/nobody/secret' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toEqual({ code: 'not-found', message: "device 'nobody' does not exist" });
+
+    await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
+    await t.request({ method: 'DELETE', url: '/api/v1/devices/bat-1' });
+    const revoked = await t.request({ method: 'POST', url: '/api/v1/devices/bat-1/secret' });
+    expect(revoked.statusCode).toBe(409);
+    expect(revoked.json()).toEqual({
+      code: 'conflict',
+      message: "device 'bat-1' was revoked at 2024-03-01T12:00:00.000Z; a revoked device gets no new secret",
+    });
+    expect(t.store.getAcceptedSecretHashes('bat-1', T0)).toEqual([]);
+    expect(t.store.getDevice('bat-1')?.revokedAtMs).toBe(T0);
+  });
+
+  it('needs the admin token', async () => {
+    await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
+    const response = await t.app.inject({ method: 'POST', url: '/api/v1/devices/bat-1/secret' });
+    expect(response.statusCode).toBe(401);
+    expect(t.store.getAcceptedSecretHashes('bat-1', T0)).toHaveLength(1);
+  });
+});
+
 describe('DELETE /api/v1/devices/:id', () => {
   it('revokes in the registry and asks the broker to disconnect', async () => {
     const [device] = await provisionDevices(t, { id: 'site-1', region: 'north' }, [{ id: 'bat-1', type: 'battery' }]);
@@ -229,7 +310,7 @@ describe('DELETE /api/v1/devices/:id', () => {
     expect(response.statusCode).toBe(204);
     expect(response.body).toBe('');
     expect(t.store.getDevice('bat-1')?.revokedAtMs).toBe(T0 + 60_000);
-    expect(t.store.getActiveSecretHash('bat-1')).toBeUndefined();
+    expect(t.store.getAcceptedSecretHashes('bat-1', T0 + 60_000)).toEqual([]);
     expect(t.revocations.calls).toEqual(['bat-1']);
     expect(device).toBeDefined();
 

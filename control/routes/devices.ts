@@ -3,7 +3,9 @@ import type { ControlPlugin } from '../type-provider.ts';
 import { deviceTopic } from '../../protocol/index.ts';
 import { provisionDevice } from '../commands/provision-device.ts';
 import { revokeDevice } from '../commands/revoke-device.ts';
+import { rotateDeviceSecret } from '../commands/rotate-device-secret.ts';
 import { notFound } from '../errors.ts';
+import { setNoStore, withNoStoreHeader } from '../plugins/no-store.ts';
 import { isoTime, presentDevices, presentDeviceSummary, presentDeviceTwin } from '../presenters/device.ts';
 import { queryDeviceTelemetry } from '../queries/device-telemetry.ts';
 import { BEARER_SECURITY, IdParamsSchema, errorResponses } from '../schemas/common.ts';
@@ -13,6 +15,7 @@ import {
   DeviceTwinSchema,
   ProvisionDeviceBodySchema,
   ProvisionedDeviceSchema,
+  RotatedSecretSchema,
 } from '../schemas/devices.ts';
 import { DeviceTelemetrySchema, TelemetryQuerySchema } from '../schemas/history.ts';
 import { Type } from '@sinclair/typebox';
@@ -52,8 +55,9 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
           'Registers a device and returns its MQTT credentials. The secret is shown only in this response. An unknown site is a 404 unless `site` is given, which creates it.',
         security: BEARER_SECURITY,
         body: ProvisionDeviceBodySchema,
-        response: { 201: ProvisionedDeviceSchema, ...errorResponses(400, 401, 404, 409) },
+        response: { 201: withNoStoreHeader(ProvisionedDeviceSchema), ...errorResponses(400, 401, 404, 409) },
       },
+      onSend: setNoStore,
     },
     async (request, reply) => {
       const { device, secret } = provisionDevice(deps, request.body);
@@ -114,6 +118,28 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
       await revokeDevice(deps, request.params.id);
       request.log.info({ deviceId: request.params.id }, 'device revoked');
       return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/devices/:id/secret',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Rotate the secret of a device',
+        description:
+          'Issues a new secret, shown only in this response. The secret the device had before stays accepted until `previousSecretValidUntil` (the grace period), so the device can switch without losing its connection; after that only the new one is. Rotating again during a grace period ends the grace of the older secret. A revoked device answers 409.',
+        security: BEARER_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: withNoStoreHeader(RotatedSecretSchema), ...errorResponses(401, 404, 409) },
+      },
+      onSend: setNoStore,
+    },
+    async (request) => {
+      const rotated = rotateDeviceSecret(deps, request.params.id);
+      const previousSecretValidUntil = isoTime(rotated.previousSecretValidUntilMs);
+      request.log.info({ deviceId: rotated.deviceId, previousSecretValidUntil }, 'device secret rotated');
+      return { deviceId: rotated.deviceId, secret: rotated.secret, previousSecretValidUntil };
     },
   );
 

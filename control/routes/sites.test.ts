@@ -48,7 +48,17 @@ describe('/api/v1/sites', () => {
     ]);
     await provisionDevices(t, { id: 'site-2', region: 'north' }, [{ id: 'bat-2', type: 'battery' }]);
     t.store.saveDeviceStates([
-      { deviceId: 'pv-1', lastTs: T0, lastSeenMs: T0, lastSeq: 1, metrics: { powerW: 1500 }, online: true, status: null },
+      {
+        deviceId: 'pv-1',
+        lastTs: T0,
+        lastSeenMs: T0,
+        lastSeq: 1,
+        metrics: { powerW: 1500 },
+        online: true,
+        presence: 'online',
+        presenceSinceMs: T0 - 60_000,
+        status: null,
+      },
     ]);
     const snapshot = makeSnapshot('site', 'site-1', T0, { devicesReporting: 1, devicesTotal: 2 });
     publishSnapshot(t.live, snapshot);
@@ -59,7 +69,13 @@ describe('/api/v1/sites', () => {
     expect(body).toMatchObject({ id: 'site-1', region: 'north', name: 'Home 1', deviceCount: 2 });
     expect(body.live).toEqual(snapshot);
     expect(body.devices.map((d: { id: string }) => d.id).sort()).toEqual(['bat-1', 'pv-1']);
-    expect(body.devices.find((d: { id: string }) => d.id === 'pv-1')).toMatchObject({ online: true, metrics: { powerW: 1500 } });
+    expect(body.devices.find((d: { id: string }) => d.id === 'pv-1')).toMatchObject({
+      online: true,
+      presence: 'online',
+      presenceSince: new Date(T0 - 60_000).toISOString(),
+      metrics: { powerW: 1500 },
+    });
+    expect(body.devices.find((d: { id: string }) => d.id === 'bat-1')).toMatchObject({ online: false, presence: 'offline', presenceSince: null });
 
     const unknown = await t.request({ method: 'GET', url: '/api/v1/sites/site-9' });
     expect(unknown.statusCode).toBe(404);
@@ -91,6 +107,11 @@ describe('/api/v1/sites', () => {
 
     expect((await t.request({ method: 'GET', url: '/api/v1/regions/nowhere/history' })).statusCode).toBe(404);
     expect((await t.request({ method: 'GET', url: '/api/v1/sites/site-9/history' })).statusCode).toBe(404);
+    for (const url of ['/api/v1/sites/site-1/history?to=999999999999999', '/api/v1/regions/north/history?from=2026-02-31', '/api/v1/fleet/history?to=2023-02-29']) {
+      const response = await t.request({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json().message, url).toMatch(/^(from|to): .*(latest time accepted|has no day)/);
+    }
     const raw = await t.request({ method: 'GET', url: '/api/v1/sites/site-1/history?resolution=raw' });
     expect(raw.statusCode).toBe(400);
     expect(raw.json().message).toBe('resolution: must be one of 1m, 5m, 15m, 1h');

@@ -101,6 +101,24 @@ describe('GET /api/v1/devices/:id/telemetry', () => {
     }
   });
 
+  it('answers 400, not 500 or a rolled-over date, for times out of range or off the calendar', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['to=999999999999999', /^to: '999999999999999' is after 9999-12-31T23:59:59.999Z/],
+      ['resolution=1h&to=999999999999999', /^to: .*latest time accepted$/],
+      ['from=2026-02-31', /^from: '2026-02-31' is not a real time: February 2026 has no day 31/],
+      ['from=2024-02-30T00:00:00Z&to=2024-03-01T00:00:00Z', /^from: .*February 2024 has no day 30/],
+      ['to=1969-12-31T00:00:00Z', /^to: .*before 1970-01-01T00:00:00.000Z/],
+    ];
+    for (const [query, message] of cases) {
+      const response = await t.request({ method: 'GET', url: `/api/v1/devices/bat-1/telemetry?${query}` });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json(), query).toEqual({ code: 'bad-request', message: expect.stringMatching(message) });
+    }
+    const latest = await t.request({ method: 'GET', url: '/api/v1/devices/bat-1/telemetry?to=9999-12-31T23:59:59.999Z' });
+    expect(latest.statusCode).toBe(200);
+    expect(latest.json()).toMatchObject({ to: '9999-12-31T23:59:59.999Z', samples: [] });
+  });
+
   it('answers 404 for an unknown device', async () => {
     const response = await t.request({ method: 'GET', url: '/api/v1/devices/nobody/telemetry' });
     expect(response.statusCode).toBe(404);

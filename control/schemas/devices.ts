@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { DEVICE_ID_PATTERN, DEVICE_TYPES, METRIC_NAME_PATTERN } from '../../protocol/index.ts';
+import { PRESENCES } from '../../store/types.ts';
 import { IsoTimeSchema, Nullable, StringEnum } from './common.ts';
 
 export const DeviceTypeSchema = StringEnum(DEVICE_TYPES, { description: 'battery, solar or meter' });
@@ -24,7 +25,11 @@ export const DeviceSummarySchema = Type.Object(
     createdAt: IsoTimeSchema,
     revoked: Type.Boolean(),
     revokedAt: Nullable(IsoTimeSchema),
-    online: Type.Boolean({ description: 'as the device last said (status message or last will)' }),
+    online: Type.Boolean({ description: 'true while the device is connected (presence online or stale)' }),
+    presence: StringEnum(PRESENCES, {
+      description: 'online: connected and heard from recently; stale: connected but silent for too long; offline: not connected or never seen',
+    }),
+    presenceSince: Nullable({ ...IsoTimeSchema, description: 'since when `presence` has held; null when never known' }),
     lastSeen: Nullable(IsoTimeSchema),
   },
   { title: 'DeviceSummary' },
@@ -100,4 +105,16 @@ export const ProvisionedDeviceSchema = Type.Object(
     }),
   },
   { title: 'ProvisionedDevice' },
+);
+
+export const RotatedSecretSchema = Type.Object(
+  {
+    deviceId: Type.String(),
+    secret: Type.String({ description: 'the new device secret (also its MQTT password); shown only in this response' }),
+    previousSecretValidUntil: {
+      ...IsoTimeSchema,
+      description: 'the secret the device had before stays accepted until then, so it can switch without losing its connection',
+    },
+  },
+  { title: 'RotatedSecret' },
 );

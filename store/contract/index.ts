@@ -3,5 +3,5 @@ export { describeTelemetryStoreContract } from './telemetry-store.contract.ts';
 export { describeRollupTiersContract, type ContractRetention, type PrunableTelemetryStore } from './rollup-tiers.contract.ts';
 export { describeRegistryContract } from './registry.contract.ts';
 export { describeTwinStoreContract } from './twin-store.contract.ts';
-export { describeDeadLetterStoreContract } from './dead-letter-store.contract.ts';
+export { describeDeadLetterStoreContract, type OpenDeadLetterStore } from './dead-letter-store.contract.ts';
 export type { OpenStore } from './open-store.ts';

@@ -78,7 +78,7 @@ export function describeRegistryContract(name: string, open: OpenStore<Registry>
       const error = storeErrorOf(() => registry.createDevice({ ...device('dev-1', 'site-1', 'solar'), secretHash: 'other' }, 2_000));
       expect(error.code).toBe('conflict');
       expect(registry.getDevice('dev-1')?.type).toBe('battery');
-      expect(registry.getActiveSecretHash('dev-1')).toBe('hash-of-dev-1');
+      expect(registry.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['hash-of-dev-1']);
     });
 
     it('refuses a device of an unknown site with not-found, and creates nothing', () => {
@@ -87,28 +87,84 @@ export function describeRegistryContract(name: string, open: OpenStore<Registry>
       expect(registry.getDevice('dev-1')).toBeUndefined();
     });
 
-    it('hides the secret hash of a revoked device; revoking twice or an unknown device returns false', () => {
+    it('accepts no secret of a revoked or unknown device; revoking twice or an unknown device returns false', () => {
       registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
       registry.createDevice(device('dev-1', 'site-1'), 1_000);
-      expect(registry.getActiveSecretHash('dev-1')).toBe('hash-of-dev-1');
-      expect(registry.getActiveSecretHash('unknown')).toBeUndefined();
+      expect(registry.getAcceptedSecretHashes('dev-1', 1_000)).toEqual(['hash-of-dev-1']);
+      expect(registry.getAcceptedSecretHashes('unknown', 1_000)).toEqual([]);
 
       expect(registry.revokeDevice('dev-1', 5_000)).toBe(true);
-      expect(registry.getActiveSecretHash('dev-1')).toBeUndefined();
+      expect(registry.getAcceptedSecretHashes('dev-1', 5_000)).toEqual([]);
       expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(5_000);
       expect(registry.revokeDevice('dev-1', 6_000)).toBe(false);
       expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(5_000);
       expect(registry.revokeDevice('unknown', 6_000)).toBe(false);
     });
 
-    it('resets a secret, which also lifts a revocation; an unknown device is not-found', () => {
+    it('accepts no secret of a device revoked during a grace period, neither the new one nor the previous one', () => {
       registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
       registry.createDevice(device('dev-1', 'site-1'), 1_000);
-      registry.revokeDevice('dev-1', 5_000);
+      registry.rotateDeviceSecret('dev-1', 'h2', 10_000);
+      expect(registry.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h2', 'hash-of-dev-1']);
+      registry.revokeDevice('dev-1', 3_000);
+      expect(registry.getAcceptedSecretHashes('dev-1', 4_000)).toEqual([]);
+    });
+
+    it('resets a secret at once, without lifting a revocation; an unknown device is not-found', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
       registry.resetDeviceSecret('dev-1', 'new-hash');
-      expect(registry.getActiveSecretHash('dev-1')).toBe('new-hash');
-      expect(registry.getDevice('dev-1')?.revokedAtMs).toBeNull();
+      expect(registry.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['new-hash']);
+
+      registry.revokeDevice('dev-1', 5_000);
+      registry.resetDeviceSecret('dev-1', 'newer-hash');
+      expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(5_000);
+      expect(registry.getAcceptedSecretHashes('dev-1', 6_000)).toEqual([]);
+      expect(registry.countActiveDevices().fleet).toBe(0);
       expect(storeErrorOf(() => registry.resetDeviceSecret('unknown', 'x')).code).toBe('not-found');
+    });
+
+    it('ends a grace period when the secret is reset', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      registry.rotateDeviceSecret('dev-1', 'h2', 10_000);
+      registry.resetDeviceSecret('dev-1', 'h3');
+      expect(registry.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h3']);
+    });
+
+    it('rotates a secret: both are accepted until the grace period ends, then only the new one', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      const before = registry.changeToken();
+      registry.rotateDeviceSecret('dev-1', 'h2', 10_000);
+      expect(registry.changeToken()).not.toBe(before);
+      expect(registry.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h2', 'hash-of-dev-1']);
+      expect(registry.getAcceptedSecretHashes('dev-1', 9_999)).toEqual(['h2', 'hash-of-dev-1']);
+      expect(registry.getAcceptedSecretHashes('dev-1', 10_000)).toEqual(['h2']);
+      expect(registry.getAcceptedSecretHashes('dev-1', 50_000)).toEqual(['h2']);
+      expect(registry.getDevice('dev-1')).toEqual({ id: 'dev-1', type: 'battery', siteId: 'site-1', createdAtMs: 1_000, revokedAtMs: null });
+    });
+
+    it('rotates twice: the second rotation keeps only the then-current secret as the previous one', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      registry.rotateDeviceSecret('dev-1', 'h2', 10_000);
+      registry.rotateDeviceSecret('dev-1', 'h3', 20_000);
+      expect(registry.getAcceptedSecretHashes('dev-1', 5_000)).toEqual(['h3', 'h2']);
+      expect(registry.getAcceptedSecretHashes('dev-1', 15_000)).toEqual(['h3', 'h2']);
+      expect(registry.getAcceptedSecretHashes('dev-1', 20_000)).toEqual(['h3']);
+    });
+
+    it('refuses to rotate the secret of an unknown device with not-found and of a revoked one with conflict, changing nothing', () => {
+      registry.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
+      registry.createDevice(device('dev-1', 'site-1'), 1_000);
+      expect(storeErrorOf(() => registry.rotateDeviceSecret('unknown', 'h2', 10_000)).code).toBe('not-found');
+      expect(registry.getDevice('unknown')).toBeUndefined();
+
+      registry.revokeDevice('dev-1', 2_000);
+      expect(storeErrorOf(() => registry.rotateDeviceSecret('dev-1', 'h2', 10_000)).code).toBe('conflict');
+      expect(registry.getDevice('dev-1')?.revokedAtMs).toBe(2_000);
+      expect(registry.getAcceptedSecretHashes('dev-1', 3_000)).toEqual([]);
     });
 
     it('counts active devices per site, per region and in the fleet', () => {
@@ -136,8 +192,9 @@ export function describeRegistryContract(name: string, open: OpenStore<Registry>
       expect(counts.byRegion.get('north')).toBe(3);
       expect(counts.byRegion.get('south')).toBe(1);
 
+      // Provisioning a revoked device again does not bring it back.
       registry.resetDeviceSecret('n1-c', 'again');
-      expect(registry.countActiveDevices().byRegion.get('north')).toBe(4);
+      expect(registry.countActiveDevices().byRegion.get('north')).toBe(3);
     });
 
     it('counts nothing in an empty fleet', () => {

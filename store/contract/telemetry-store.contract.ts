@@ -177,6 +177,16 @@ export function describeTelemetryStoreContract(name: string, open: OpenStore<Tel
         ]);
       });
 
+      it('refuses a batch with a ts or seq that is not a safe integer with invalid, and writes none of it', async () => {
+        const device = id('dev');
+        for (const bad of [point(device, 2000, { powerW: 2 }, 1e20), point(device, 2000.5, { powerW: 2 }), { ...point(device, 0, { powerW: 2 }), ts: 1e20 }]) {
+          const error = await store.writeTelemetry([point(device, 1000, { powerW: 1 }), bad]).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(StoreError);
+          expect((error as StoreError).code).toBe('invalid');
+        }
+        expect(await store.queryTelemetry({ deviceId: device, fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, limit: 10 })).toEqual([]);
+      });
+
       it('returns nothing for a device without data', async () => {
         await store.writeTelemetry([point(id('dev'), 0, { powerW: 1 })]);
         expect(await store.queryTelemetry({ deviceId: id('other'), fromMs: t0, toMs: t0 + HOUR_MS, limit: 10 })).toEqual([]);

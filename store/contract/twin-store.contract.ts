@@ -1,6 +1,6 @@
 /** Contract of TwinStore, run by every implementation against a fresh, empty store per test. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeviceState, TwinStore } from '../types.ts';
+import { StoreError, type DeviceState, type TwinStore } from '../types.ts';
 import type { OpenStore } from './open-store.ts';
 
 export function describeTwinStoreContract(name: string, open: OpenStore<TwinStore>): void {
@@ -23,6 +23,8 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
       lastSeq: 42,
       metrics: { powerW: -3200.5, socPct: 62.5 },
       online: true,
+      presence: 'online',
+      presenceSinceMs: 1_700_000_000_000,
       status: { online: true, firmware: '1.4.2', extra: { nested: [1, 'two', null] } },
     };
     const empty: DeviceState = {
@@ -32,6 +34,8 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
       lastSeq: null,
       metrics: {},
       online: false,
+      presence: 'offline',
+      presenceSinceMs: null,
       status: null,
     };
 
@@ -44,7 +48,15 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
 
     it('upserts: a later save replaces the whole state', () => {
       twins.saveDeviceStates([full]);
-      const next: DeviceState = { ...full, lastSeq: 43, metrics: { socPct: 63 }, online: false, status: { online: false } };
+      const next: DeviceState = {
+        ...full,
+        lastSeq: 43,
+        metrics: { socPct: 63 },
+        online: false,
+        presence: 'offline',
+        presenceSinceMs: 1_700_000_009_000,
+        status: { online: false },
+      };
       twins.saveDeviceStates([next]);
       expect(twins.getDeviceState('dev-1')).toEqual(next);
       expect(twins.listDeviceStates()).toHaveLength(1);
@@ -56,11 +68,48 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
     });
 
     it('lists all states by device id, or only the requested ones', () => {
-      const third: DeviceState = { ...empty, deviceId: 'dev-0', online: true };
+      const third: DeviceState = { ...empty, deviceId: 'dev-0', online: true, presence: 'online', presenceSinceMs: 5 };
       twins.saveDeviceStates([full, empty, third]);
       expect(twins.listDeviceStates().map((s) => s.deviceId)).toEqual(['dev-0', 'dev-1', 'dev-2']);
       expect(twins.listDeviceStates(['dev-2', 'dev-0', 'unknown'])).toEqual([third, empty]);
       expect(twins.listDeviceStates([])).toEqual([]);
+    });
+
+    it('round-trips every presence with the time it began', () => {
+      const states: DeviceState[] = [
+        { ...empty, deviceId: 'dev-a', online: true, presence: 'online', presenceSinceMs: 1_000 },
+        { ...empty, deviceId: 'dev-b', online: true, presence: 'stale', presenceSinceMs: 2_000 },
+        { ...empty, deviceId: 'dev-c', online: false, presence: 'offline', presenceSinceMs: 3_000 },
+        { ...empty, deviceId: 'dev-d', online: false, presence: 'offline', presenceSinceMs: null },
+      ];
+      twins.saveDeviceStates(states);
+      expect(twins.listDeviceStates()).toEqual(states);
+      twins.saveDeviceStates([{ ...states[0]!, online: true, presence: 'stale', presenceSinceMs: 4_000 }]);
+      expect(twins.getDeviceState('dev-a')).toMatchObject({ presence: 'stale', presenceSinceMs: 4_000, online: true });
+    });
+
+    it('refuses metrics or a status that cannot be serialised with invalid, keeps what was stored, and goes on working', () => {
+      twins.saveDeviceStates([full]);
+      const cyclic: Record<string, unknown> = { online: true };
+      cyclic.self = cyclic;
+      let deep: Record<string, unknown> = {};
+      for (let i = 0; i < 200_000; i++) deep = { inner: deep };
+      const bigint: Record<string, unknown> = { count: 10n };
+      for (const status of [cyclic, deep, bigint]) {
+        let error: unknown;
+        try {
+          twins.saveDeviceStates([{ ...full, lastSeq: 99, status }]);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as StoreError).code).toBe('invalid');
+      }
+      const badMetrics = { ...full, lastSeq: 99, metrics: { powerW: 10n } as unknown as Record<string, number> };
+      expect(() => twins.saveDeviceStates([badMetrics])).toThrow(expect.objectContaining({ code: 'invalid' }));
+      expect(twins.getDeviceState('dev-1')).toEqual(full);
+      twins.saveDeviceStates([{ ...full, lastSeq: 100 }]);
+      expect(twins.getDeviceState('dev-1')?.lastSeq).toBe(100);
     });
   });
 }
