@@ -1,6 +1,27 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { REVOCATIONS_TOPIC, deviceTopic } from '../protocol/index.ts';
-import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
+import {
+  AGGREGATES_FILTER,
+  BROKER_HEALTH_TOPIC,
+  DEVICE_CHANNELS,
+  PRESENCE_FILTER,
+  REVOCATIONS_TOPIC,
+  SERVICE_PERMISSIONS,
+  aggregateTopic,
+  allDevicesFilter,
+  deviceTopic,
+  presenceTopic,
+  serviceHealthTopic,
+  type ServiceAccount,
+} from '../protocol/index.ts';
+import {
+  collectMessages,
+  nextEvent,
+  roundTrip,
+  startTestBed,
+  subscribeGranted,
+  waitUntil,
+  type TestBed,
+} from './test-helpers.ts';
 
 describe('broker authorization', () => {
   let bed: TestBed;
@@ -50,31 +71,101 @@ describe('broker authorization', () => {
     expect(bed.broker.counters().unauthorizedSubscriptions).toBe(3);
   });
 
-  it('lets a device subscribe to its own commands and receive what a service publishes there', async () => {
+  it('lets a device subscribe to its own commands topic', async () => {
     bed = await startTestBed();
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
-    const received = collectMessages(device);
     expect(await subscribeGranted(device, deviceTopic('bat-1', 'commands'))).toEqual([1]);
-
-    const control = await bed.connectService('vpp-control');
-    await control.publishAsync(deviceTopic('bat-1', 'commands'), '{"id":"c1"}', { qos: 1 });
-    await waitUntil(() => received.length === 1, 'the device received its command');
-    expect(received[0]).toMatchObject({ topic: deviceTopic('bat-1', 'commands'), payload: '{"id":"c1"}' });
     expect(bed.broker.counters().unauthorizedSubscriptions).toBe(0);
   });
+});
 
-  it('keeps service accounts under vpp/v1/', async () => {
+describe('broker authorization of service accounts', () => {
+  let bed: TestBed;
+  afterEach(async () => {
+    await bed.close();
+  });
+
+  it('lets each service subscribe to exactly the filters of its permissions and to nothing else', async () => {
     bed = await startTestBed();
-    const service = await bed.connectService('vpp-ingest');
-    expect(await subscribeGranted(service, 'vpp/v1/#')).toEqual([1]);
-    expect(await subscribeGranted(service, '#')).toEqual([128]);
-    expect(await subscribeGranted(service, '$SYS/#')).toEqual([128]);
-    await service.publishAsync('vpp/v1/platform/health/ingest', '{}', { qos: 1 });
-    expect(service.connected).toBe(true);
+    const ingest = await bed.connectService('vpp-ingest');
+    for (const filter of SERVICE_PERMISSIONS['vpp-ingest'].subscribe) {
+      expect(await subscribeGranted(ingest, filter)).toEqual([1]);
+    }
+    const refusedForIngest = [
+      'vpp/v1/#',
+      '#',
+      '$SYS/#',
+      deviceTopic('bat-1', 'telemetry'),
+      'vpp/v1/devices/+/+',
+      allDevicesFilter('commands'),
+      allDevicesFilter('acks'),
+      AGGREGATES_FILTER,
+    ];
+    for (const filter of refusedForIngest) expect(await subscribeGranted(ingest, filter)).toEqual([128]);
 
-    const closed = nextEvent(service, 'close');
-    service.publish('other/topic', '{}', { qos: 1 });
-    await closed;
-    expect(bed.broker.counters()).toMatchObject({ unauthorizedSubscriptions: 2, unauthorizedPublishes: 1 });
+    const control = await bed.connectService('vpp-control');
+    for (const filter of SERVICE_PERMISSIONS['vpp-control'].subscribe) {
+      expect(await subscribeGranted(control, filter)).toEqual([1]);
+    }
+    const refusedForControl = [allDevicesFilter('status'), PRESENCE_FILTER, aggregateTopic('fleet', ''), REVOCATIONS_TOPIC];
+    for (const filter of refusedForControl) expect(await subscribeGranted(control, filter)).toEqual([128]);
+
+    expect(ingest.connected && control.connected).toBe(true);
+    expect(bed.broker.counters().unauthorizedSubscriptions).toBe(refusedForIngest.length + refusedForControl.length);
+  });
+
+  it('lets each service publish where its permissions match, and closes it anywhere else', async () => {
+    bed = await startTestBed();
+    const ingest = await bed.connectService('vpp-ingest');
+    await ingest.publishAsync(aggregateTopic('fleet', ''), '{}', { qos: 1, retain: true });
+    await ingest.publishAsync(aggregateTopic('region', 'north'), '{}', { qos: 1, retain: true });
+    await ingest.publishAsync(serviceHealthTopic('ingest'), '{}', { qos: 1, retain: true });
+    const control = await bed.connectService('vpp-control');
+    await control.publishAsync(REVOCATIONS_TOPIC, '{"deviceId":"bat-9"}', { qos: 1 });
+    expect(ingest.connected && control.connected).toBe(true);
+    expect(bed.broker.counters()).toMatchObject({ unauthorizedPublishes: 0, publishesReceived: 4 });
+
+    const forbidden: Array<[ServiceAccount, string]> = [
+      ['vpp-ingest', serviceHealthTopic('control')],
+      ['vpp-ingest', BROKER_HEALTH_TOPIC],
+      ['vpp-ingest', REVOCATIONS_TOPIC],
+      ['vpp-ingest', presenceTopic('bat-1')],
+      ['vpp-ingest', 'vpp/v1/fleetx'],
+      ['vpp-control', aggregateTopic('fleet', '')],
+      ['vpp-control', serviceHealthTopic('control')],
+      ['vpp-control', 'elsewhere'],
+    ];
+    for (const [account, topic] of forbidden) {
+      const service = await bed.connectService(account);
+      const closed = nextEvent(service, 'close');
+      service.publish(topic, '{}', { qos: 1 });
+      await closed;
+    }
+    expect(bed.broker.counters().unauthorizedPublishes).toBe(forbidden.length);
+  });
+
+  it('never lets a service publish on a device topic, and nobody receives what it tried', async () => {
+    bed = await startTestBed();
+    const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
+    const commands = collectMessages(device);
+    await subscribeGranted(device, deviceTopic('bat-1', 'commands'));
+    const observer = await bed.connectService('vpp-ingest');
+    const seen = collectMessages(observer);
+    await subscribeGranted(observer, allDevicesFilter('telemetry'));
+    await subscribeGranted(observer, allDevicesFilter('status'));
+
+    for (const channel of DEVICE_CHANNELS) {
+      const control = await bed.connectService('vpp-control');
+      const closed = nextEvent(control, 'close');
+      control.publish(deviceTopic('bat-1', channel), '{"forged":true}', { qos: 1 });
+      await closed;
+    }
+    // The device's own publish arrives, so the forged ones before it were not routed.
+    await device.publishAsync(deviceTopic('bat-1', 'telemetry'), '{"real":true}', { qos: 1 });
+    await waitUntil(() => seen.length > 0, 'the observer received the device publish');
+    await roundTrip(device);
+    expect(seen.map((m) => m.payload)).toEqual(['{"real":true}']);
+    expect(commands).toEqual([]);
+    expect(bed.broker.counters().unauthorizedPublishes).toBe(DEVICE_CHANNELS.length);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { deviceTopic } from '../protocol/index.ts';
-import { startTestBed, type TestBed } from './test-helpers.ts';
+import { SERVICE_SECRETS, startTestBed, type TestBed } from './test-helpers.ts';
 
 describe('broker authentication', () => {
   let bed: TestBed;
@@ -75,29 +75,48 @@ describe('broker authentication', () => {
     expect(bed.broker.counters().connectionsRefusedWillNotAuthorized).toBe(1);
   });
 
-  it('accepts a service account and refuses it with a wrong secret', async () => {
+  it('accepts a service account with its own secret and refuses it with a wrong one', async () => {
     bed = await startTestBed();
     const service = await bed.connectService('vpp-ingest');
     expect(service.connected).toBe(true);
     await expect(
-      bed.connect({ clientId: 'ingest-x', username: 'vpp-ingest', password: 'not-the-secret' }),
+      bed.connect({ clientId: 'vpp-control', username: 'vpp-control', password: 'not-the-secret' }),
     ).rejects.toMatchObject({ code: 4 });
-    expect(bed.broker.counters()).toMatchObject({ connectionsAccepted: 1, connectionsRefusedBadSecret: 1 });
+    // Each account has its own secret: one account's does not open another.
+    await expect(
+      bed.connect({ clientId: 'vpp-control', username: 'vpp-control', password: SERVICE_SECRETS['vpp-ingest'] }),
+    ).rejects.toMatchObject({ code: 4 });
+    expect(bed.broker.counters()).toMatchObject({ connectionsAccepted: 1, connectionsRefusedBadSecret: 2 });
   });
 
-  it("refuses a service account that takes a registered device's client id with CONNACK 2", async () => {
+  it('refuses a service account on any client id but its own with CONNACK 2', async () => {
     bed = await startTestBed();
     const secret = bed.credentials.add('bat-1');
     const device = await bed.connectDevice('bat-1', secret);
     await expect(bed.connectService('vpp-control', { clientId: 'bat-1' })).rejects.toMatchObject({ code: 2 });
+    await expect(bed.connectService('vpp-control', { clientId: 'vpp-control-2' })).rejects.toMatchObject({ code: 2 });
+    await expect(bed.connectService('vpp-control', { clientId: 'vpp-ingest' })).rejects.toMatchObject({ code: 2 });
     expect(device.connected).toBe(true);
-    expect(bed.broker.counters().connectionsRefusedClientIdRejected).toBe(1);
+    expect(bed.broker.counters().connectionsRefusedClientIdRejected).toBe(3);
+    const control = await bed.connectService('vpp-control');
+    expect(control.connected).toBe(true);
+  });
+
+  it('refuses a service account it was not given, like an unknown device, without asking the registry', async () => {
+    bed = await startTestBed({ serviceAccounts: { 'vpp-ingest': SERVICE_SECRETS['vpp-ingest'] } });
+    await expect(bed.connectService('vpp-control')).rejects.toMatchObject({ code: 4 });
+    await expect(
+      bed.connect({ clientId: 'vpp-ops', username: 'vpp-ops', password: SERVICE_SECRETS['vpp-control'] }),
+    ).rejects.toMatchObject({ code: 4 });
+    expect(bed.broker.counters()).toMatchObject({ connectionsRefusedUnknownDevice: 2, connectionsAccepted: 0 });
+    // 'vpp-ops' is a valid device id and was looked up as one; a service account name never is.
+    expect(bed.credentials.lookups).toEqual(['vpp-ops']);
   });
 
   it('refuses with CONNACK 3 when the credentials port fails', async () => {
     bed = await startTestBed({
       credentials: {
-        getActiveSecretHash() {
+        getAcceptedSecretHashes() {
           throw new Error('registry unavailable');
         },
       },

@@ -2,11 +2,17 @@
  * CONNECT policy (MQTT-3.1.3): who may connect, as whom.
  *
  * - A device connects with client id == username == its device id and its
- *   secret as password, checked against the registry's active secret hash.
- *   A revoked device has no active hash and is refused like an unknown one.
- * - A service account connects with its username and secret; its client id
- *   is free-form but may not be the id of a registered device.
- * - A last will must be on a topic the client may publish to.
+ *   secret as password. The secret must match one of the hashes the registry
+ *   accepts for the device now: its current one, or during a rotation's
+ *   grace period also the previous one. A revoked device has none and is
+ *   refused like an unknown one. The hash that matched is remembered with
+ *   the connection, so that the broker can close it once that hash is no
+ *   longer accepted (see credential-recheck.ts).
+ * - A service account connects with its username, its own secret and its
+ *   fixed client id (`SERVICE_PERMISSIONS[account].clientId`). A service
+ *   account name is never a device id, so it is never looked up as one.
+ * - A last will must be on a topic the client may publish to, and a
+ *   device's will may be retained only on its status topic.
  *
  * Return codes: 4 (bad user name or password) when the credentials do not
  * check out, whatever the reason, so a caller cannot probe which device ids
@@ -16,15 +22,20 @@
  */
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
-import { isValidDeviceId } from '../protocol/index.ts';
+import { SERVICE_PERMISSIONS, isServiceAccount, isValidDeviceId } from '../protocol/index.ts';
 import { generateSecret, hashSecret, verifySecret } from '../store/credentials.ts';
 import type { MutableBrokerCounters } from './counters.ts';
-import { mayPublish, type Identity } from './policy.ts';
+import { devicePublishChannel, mayDeviceRetain, mayPublish, type Identity } from './policy.ts';
 
 /** The registry port, narrowed to what the broker needs. */
 export interface CredentialSource {
-  /** The secret hash of an active (not revoked) device, or undefined. */
-  getActiveSecretHash(deviceId: string): string | undefined;
+  /**
+   * The secret hashes `deviceId` may connect with at `nowMs`: the current
+   * one first, then the previous one while its grace period lasts. Empty for
+   * an unknown or revoked device. Called on every device CONNECT and, for
+   * each connected device, on every credential recheck.
+   */
+  getAcceptedSecretHashes(deviceId: string, nowMs: number): string[];
 }
 
 type RefusalReason =
@@ -48,15 +59,23 @@ const REFUSALS: Record<RefusalReason, { returnCode: ConnackRefusalCode; counter:
   'server-error': { returnCode: 3, counter: 'connectionsRefusedServerError' },
 };
 
+/** Who passed authentication. */
+export interface Authenticated {
+  identity: Identity;
+  /** Devices only: the accepted hash their secret matched. */
+  secretHash: string | undefined;
+}
+
 export interface AuthenticationDeps {
   credentials: CredentialSource;
-  /** Service account username -> hash of its secret (see credentials.ts). */
+  /** Hash of each configured service account's secret (see store/credentials.ts). */
   serviceSecretHashes: ReadonlyMap<string, string>;
-  /** Filled here on success; the authorize hooks read it. */
-  identities: WeakMap<Client, Identity>;
+  /** Called once per connection that passed, before aedes registers it. */
+  accept(client: Client, authenticated: Authenticated): void;
   /** Who holds each connected client id, to keep devices and services from taking over each other's sessions. */
   connectedIdentity(clientId: string): Identity | undefined;
   counters: MutableBrokerCounters;
+  clock: () => number;
   logger: Logger;
 }
 
@@ -67,17 +86,17 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
   preConnect: PreConnectHandler;
   authenticate: AuthenticateHandler;
 } {
-  const { credentials, serviceSecretHashes, identities, connectedIdentity, counters, logger } = deps;
+  const { credentials, serviceSecretHashes, accept, connectedIdentity, counters, clock, logger } = deps;
   // aedes hands the CONNECT packet only to preConnect; authenticate needs its will.
-  const willTopics = new WeakMap<Client, string>();
+  const wills = new WeakMap<Client, { topic: string; retain: boolean }>();
 
   const preConnect: PreConnectHandler = (client, packet, callback) => {
-    if (packet.will) willTopics.set(client, packet.will.topic);
+    if (packet.will) wills.set(client, { topic: packet.will.topic, retain: packet.will.retain === true });
     callback(null, true);
   };
 
   const authenticate: AuthenticateHandler = (client, username, password, callback) => {
-    let outcome: Identity | RefusalReason;
+    let outcome: Authenticated | RefusalReason;
     try {
       outcome = identify(client.id, username, password);
     } catch (err) {
@@ -85,8 +104,8 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
       outcome = 'server-error';
     }
     if (typeof outcome !== 'string') {
-      const willTopic = willTopics.get(client);
-      if (willTopic !== undefined && !mayPublish(outcome, willTopic)) outcome = 'will-not-authorized';
+      const will = wills.get(client);
+      if (will !== undefined && !isWillAuthorized(outcome.identity, will)) outcome = 'will-not-authorized';
     }
     if (typeof outcome === 'string') {
       const refusal = REFUSALS[outcome];
@@ -99,38 +118,55 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
       callback(error, false);
       return;
     }
-    identities.set(client, outcome);
+    accept(client, outcome);
     callback(null, true);
   };
+
+  function isWillAuthorized(identity: Identity, will: { topic: string; retain: boolean }): boolean {
+    if (!mayPublish(identity, will.topic)) return false;
+    if (identity.kind !== 'device' || !will.retain) return true;
+    const channel = devicePublishChannel(identity.deviceId, will.topic);
+    if (channel !== undefined && mayDeviceRetain(channel)) return true;
+    counters.retainRefused += 1;
+    return false;
+  }
 
   function identify(
     clientId: string,
     username: string | undefined,
     password: Buffer | undefined,
-  ): Identity | RefusalReason {
+  ): Authenticated | RefusalReason {
     if (username === undefined || username === '' || password === undefined || password.length === 0) {
       return 'missing-credentials';
     }
     const secret = password.toString('utf8');
-    const serviceHash = serviceSecretHashes.get(username);
-    if (serviceHash !== undefined) {
+    if (isServiceAccount(username)) {
+      const serviceHash = serviceSecretHashes.get(username);
+      if (serviceHash === undefined) {
+        // An account this broker was not given: refused like an unknown device, after the same work.
+        verifySecret(secret, UNKNOWN_DEVICE_HASH);
+        return 'unknown-device';
+      }
       if (!verifySecret(secret, serviceHash)) return 'bad-secret';
-      const holder = connectedIdentity(clientId);
-      const isDeviceId =
-        holder?.kind === 'device' ||
-        (isValidDeviceId(clientId) && credentials.getActiveSecretHash(clientId) !== undefined);
-      if (isDeviceId) return 'client-id-rejected';
-      return { kind: 'service', account: username };
+      if (clientId !== SERVICE_PERMISSIONS[username].clientId || connectedIdentity(clientId)?.kind === 'device') {
+        return 'client-id-rejected';
+      }
+      return { identity: { kind: 'service', account: username }, secretHash: undefined };
     }
-    const deviceHash = isValidDeviceId(username) ? credentials.getActiveSecretHash(username) : undefined;
-    if (deviceHash === undefined) {
+    const hashes = isValidDeviceId(username) ? credentials.getAcceptedSecretHashes(username, clock()) : [];
+    if (hashes.length === 0) {
       // Same work as for a known device, so response time does not tell which ids exist.
       verifySecret(secret, UNKNOWN_DEVICE_HASH);
       return 'unknown-device';
     }
-    if (!verifySecret(secret, deviceHash)) return 'bad-secret';
+    // Every accepted hash is checked, so the time taken does not tell which one matched.
+    let matched: string | undefined;
+    for (const hash of hashes) {
+      if (verifySecret(secret, hash)) matched ??= hash;
+    }
+    if (matched === undefined) return 'bad-secret';
     if (clientId !== username || connectedIdentity(clientId)?.kind === 'service') return 'client-id-rejected';
-    return { kind: 'device', deviceId: username };
+    return { identity: { kind: 'device', deviceId: username }, secretHash: matched };
   }
 
   return { preConnect, authenticate };

@@ -6,16 +6,25 @@
  * writes the PUBACK and then publishes). Calling its callback late therefore
  * holds both the PUBACK and the routing; calling it with an error closes the
  * connection without an acknowledgement. aedes also runs this hook for a
- * client's last will, after the connection has closed.
+ * client's last will, after the connection has closed. Publishes the broker
+ * makes itself (presence events, its heartbeat) go through `aedes.publish`,
+ * which runs no hook.
  */
 import type { AedesOptions, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
-import { parseDeviceTopic } from '../protocol/index.ts';
+import { SERVICE_ACCOUNTS, isValidDeviceId, parseDeviceTopic } from '../protocol/index.ts';
 import { BrokerError } from './errors.ts';
 import type { MutableBrokerCounters } from './counters.ts';
-import { devicePublishChannel, mayPublish, mayServiceUse, maySubscribe, type Identity } from './policy.ts';
-import { handOverToTap, type BrokerTap, type TappedPublish } from './tap.ts';
-import type { TapFlowControl } from './tap-flow-control.ts';
+import {
+  devicePublishChannel,
+  mayDeviceRetain,
+  mayPublishRetained,
+  mayServicePublish,
+  maySubscribe,
+  serviceAccountOfClientId,
+  type Identity,
+} from './policy.ts';
+import { handOverToTap, type TapHandOver, type TappedPublish } from './tap.ts';
 import type { WriteCoalescer } from './write-coalescer.ts';
 
 type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
@@ -23,8 +32,8 @@ type AuthorizeSubscribeHandler = NonNullable<AedesOptions['authorizeSubscribe']>
 
 export interface AuthorizationDeps {
   identities: WeakMap<Client, Identity>;
-  tap: BrokerTap | undefined;
-  flow: TapFlowControl;
+  /** The tap and what handing over to it needs; undefined without a tap. */
+  tap: TapHandOver | undefined;
   /** Batches the PUBACKs that a tap acknowledges together. */
   writes: WriteCoalescer;
   counters: MutableBrokerCounters;
@@ -36,7 +45,7 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
   authorizePublish: AuthorizePublishHandler;
   authorizeSubscribe: AuthorizeSubscribeHandler;
 } {
-  const { identities, tap, flow, writes, counters, clock, logger } = deps;
+  const { identities, tap, writes, counters, clock, logger } = deps;
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
     // A closed (or, for wills restored from persistence, absent) client means
@@ -51,8 +60,10 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       const channel = devicePublishChannel(identity.deviceId, packet.topic);
       if (channel === undefined) {
         refusePublish(client, packet, callback);
+      } else if (packet.retain && !mayDeviceRetain(channel)) {
+        refuseRetain(client, packet, callback);
       } else if (tap !== undefined && (channel === 'telemetry' || channel === 'status')) {
-        handOverToTap(tap, toTappedPublish(identity.deviceId, channel, packet, false), client, flow, counters, (err) => {
+        handOverToTap(tap, toTappedPublish(identity.deviceId, channel, packet, false), client, (err) => {
           // aedes writes the PUBACK within this call; a tap settles whole batches at once.
           if (err === null && packet.qos > 0 && !client.closed) writes.hold(client.conn);
           callback(err);
@@ -62,7 +73,7 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       }
       return;
     }
-    if (identity === undefined || !mayServiceUse(packet.topic)) {
+    if (identity === undefined || !mayServicePublish(identity.account, packet.topic)) {
       refusePublish(client, packet, callback);
       return;
     }
@@ -75,16 +86,21 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
     callback(new BrokerError('publish-not-authorized', `client ${client.id} may not publish on ${packet.topic}`));
   }
 
+  function refuseRetain(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    counters.retainRefused += 1;
+    logger.warn({ clientId: client.id, topic: packet.topic }, 'retained publish outside the status topic; closing connection');
+    callback(new BrokerError('publish-not-authorized', `client ${client.id} may not retain on ${packet.topic}`));
+  }
+
   function authorizeWill(
     client: Client | null,
     will: PublishPacket,
     callback: (error?: Error | null) => void,
   ): void {
-    // A will from a live connection was checked at CONNECT; one restored
-    // from persistence (no client) belongs to the device its topic names.
-    const identity: Identity | undefined =
-      client === null ? willOwner(will.topic) : identities.get(client);
-    if (identity === undefined || !mayPublish(identity, will.topic)) {
+    // A will from a live connection was checked at CONNECT; the owner of one
+    // restored from persistence (no client) is read from the will itself.
+    const identity: Identity | undefined = client === null ? willOwner(will) : identities.get(client);
+    if (identity === undefined || !mayPublishRetained(identity, will.topic, will.retain)) {
       callback(new BrokerError('publish-not-authorized', `will on ${will.topic} not authorized`));
       return;
     }
@@ -95,7 +111,7 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       return;
     }
     const tapped = toTappedPublish(identity.deviceId, channel, will, true);
-    handOverToTap(tap, tapped, null, flow, counters, () => {
+    handOverToTap(tap, tapped, null, () => {
       // Published even when the tap refused it: see BrokerTap.
       counters.willsPublished += 1;
       callback(null);
@@ -136,9 +152,22 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
   return { authorizePublish, authorizeSubscribe };
 }
 
-/** Owner of a will restored from persistence: it passed the CONNECT check, so its topic tells. */
-function willOwner(topic: string): Identity | undefined {
-  const parsed = parseDeviceTopic(topic);
-  if (parsed !== undefined) return { kind: 'device', deviceId: parsed.deviceId };
-  return mayServiceUse(topic) ? { kind: 'service', account: '' } : undefined;
+/**
+ * Owner of a will restored from persistence (its connection is gone). It
+ * passed the CONNECT check, so its client id tells: a service's fixed client
+ * id, or a device id, which must also be the device its topic names. Wills
+ * stored without a client id fall back to the topic.
+ */
+function willOwner(will: PublishPacket): Identity | undefined {
+  const clientId: unknown = (will as PublishPacket & { clientId?: unknown }).clientId;
+  const device = parseDeviceTopic(will.topic);
+  if (typeof clientId === 'string') {
+    const account = serviceAccountOfClientId(clientId);
+    if (account !== undefined) return { kind: 'service', account };
+    if (device === undefined || device.deviceId !== clientId || !isValidDeviceId(clientId)) return undefined;
+    return { kind: 'device', deviceId: clientId };
+  }
+  if (device !== undefined) return { kind: 'device', deviceId: device.deviceId };
+  const account = SERVICE_ACCOUNTS.find((name) => mayServicePublish(name, will.topic));
+  return account === undefined ? undefined : { kind: 'service', account };
 }

@@ -1,23 +1,36 @@
 /**
- * The MQTT broker: aedes on TCP with the platform's policy hooks. See
- * README.md for the policy and the choices behind it.
+ * The MQTT broker: aedes on TCP with the platform's policy hooks, presence
+ * events, a heartbeat and a credential recheck. See README.md for the
+ * policy and the choices behind it.
  */
 import type { EventEmitter } from 'node:events';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { MAX_PACKET_BYTES } from '../protocol/index.ts';
+import {
+  BROKER_HEALTH_TOPIC,
+  MAX_PACKET_BYTES,
+  SERVICE_ACCOUNTS,
+  encodeJson,
+  isServiceAccount,
+  presenceTopic,
+  type PresenceEvent,
+  type ServiceAccount,
+  type ServiceHealth,
+} from '../protocol/index.ts';
+import { hashSecret } from '../store/credentials.ts';
 import { createAuthenticationHooks, type CredentialSource } from './authenticate.ts';
 import { createAuthorizationHooks } from './authorize.ts';
 import { createBrokerCounters, type BrokerCounters } from './counters.ts';
-import { hashSecret } from '../store/credentials.ts';
+import { findExpiredSessions, type DeviceSession } from './credential-recheck.ts';
 import { BrokerError } from './errors.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
 import type { Identity } from './policy.ts';
+import { DevicePresence, type DisconnectReason, type PresenceListener } from './presence.ts';
 import { listenForRevocations } from './revocations.ts';
 import { gateReads, type ReadGate } from './read-gate.ts';
 import { createBrokerPersistence } from './retained-index.ts';
 import { listenTcp, type TcpListener } from './server.ts';
-import type { BrokerTap } from './tap.ts';
+import { Settlements, type BrokerTap } from './tap.ts';
 import { DEFAULT_TAP_WINDOW, TapFlowControl, type TapWindow } from './tap-flow-control.ts';
 import { WriteCoalescer } from './write-coalescer.ts';
 
@@ -25,58 +38,114 @@ export interface BrokerOptions {
   host: string;
   /** 0 picks a free port; read it back from `Broker.address`. */
   port: number;
-  /** The registry port, narrowed. Read on every device CONNECT. */
+  /** The registry port, narrowed. Read on every device CONNECT and every credential recheck. */
   credentials: CredentialSource;
   /**
-   * Service account username -> secret, e.g. `{ 'vpp-ingest': s, 'vpp-control': s }`.
-   * Services may publish and subscribe anywhere under `vpp/v1/`.
+   * One secret per service account, e.g. `{ 'vpp-ingest': s1, 'vpp-control': s2 }`.
+   * An account left out cannot connect. What each may do is fixed in
+   * `SERVICE_PERMISSIONS` (protocol).
    */
-  serviceAccounts: Record<string, string>;
+  serviceAccounts: Partial<Record<ServiceAccount, string>>;
   /** Largest accepted packet, fixed header included; default MAX_PACKET_BYTES. */
   maxPacketBytes?: number;
   /** Optional in-process consumer of device telemetry and status. */
   tap?: BrokerTap;
   /** How many tapped publishes may wait for the tap before reads stop; see tap-flow-control.ts. */
   tapWindow?: TapWindow;
-  /** Clock for `TappedPublish.receivedAtMs`; default Date.now. */
+  /**
+   * In-process listener of presence events, called synchronously with each
+   * (see presence.ts); they are also published on `presenceTopic(deviceId)`.
+   */
+  onPresence?: PresenceListener;
+  /** How often connected devices' secrets are checked against the registry; default 5000. */
+  credentialRecheckMs?: number;
+  /** How often the broker's heartbeat is published on BROKER_HEALTH_TOPIC; default 2000. */
+  heartbeatIntervalMs?: number;
+  /**
+   * The broker clock, ms since the Unix epoch: start time, presence events,
+   * heartbeats, `TappedPublish.receivedAtMs`, and the time at which secrets
+   * are checked (grace periods). Default Date.now.
+   */
   clock?: () => number;
   logger: Logger;
 }
+
+export const BROKER_DEFAULTS = {
+  credentialRecheckMs: 5_000,
+  heartbeatIntervalMs: 2_000,
+} as const;
 
 export interface Broker {
   readonly address: { host: string; port: number };
   /** `mqtt://host:port`, usable by a client on this machine. */
   readonly url: string;
+  /** Broker clock when this run started; in every presence event and heartbeat. */
+  readonly startedAtMs: number;
   /** A snapshot of the counters. */
   counters(): BrokerCounters;
-  /** Closes the device's connection (its will is published); false when it is not connected. */
+  /** Closes the device's connection (its will is published; presence reason 'revoked'); false when it is not connected. */
   disconnectDevice(deviceId: string): boolean;
-  /** Stops accepting, closes every client and the server. Idempotent. */
+  /**
+   * Stops accepting, sends a 'broker-closing' presence event for every
+   * connected device, closes every client and the server. Idempotent.
+   */
   close(): Promise<void>;
 }
 
 /** Longest client id aedes accepts from MQTT 3.1 clients; device ids have up to 64 characters. */
 const MAX_CLIENT_ID_LENGTH = 128;
+/** How long close() waits for the 'broker-closing' events to reach subscribers. */
+const PRESENCE_DRAIN_ON_CLOSE_MS = 1_000;
+
+/** A registered connection. */
+interface Connection {
+  client: Client;
+  identity: Identity;
+  /** Devices only: the accepted hash their secret matched at CONNECT. */
+  secretHash: string | undefined;
+}
 
 export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const maxPacketBytes = options.maxPacketBytes ?? MAX_PACKET_BYTES;
-  validateOptions(options, maxPacketBytes);
+  const credentialRecheckMs = options.credentialRecheckMs ?? BROKER_DEFAULTS.credentialRecheckMs;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? BROKER_DEFAULTS.heartbeatIntervalMs;
+  validateOptions(options, { maxPacketBytes, credentialRecheckMs, heartbeatIntervalMs });
+  const clock = options.clock ?? Date.now;
+  const startedAtMs = clock();
   const logger = options.logger.child({ component: 'broker' });
   const counters = createBrokerCounters();
   const identities = new WeakMap<Client, Identity>();
+  const secretHashes = new WeakMap<Client, string>();
   // Connected clients by client id, filled when aedes registers a client,
   // which is just before it writes the CONNACK.
-  const connected = new Map<string, { client: Client; identity: Identity }>();
-  const serviceSecretHashes = new Map(
-    Object.entries(options.serviceAccounts).map(([account, secret]) => [account, hashSecret(secret)]),
-  );
+  const connected = new Map<string, Connection>();
+  const serviceSecretHashes = new Map<string, string>();
+  for (const [account, secret] of Object.entries(options.serviceAccounts)) {
+    if (secret !== undefined) serviceSecretHashes.set(account, hashSecret(secret));
+  }
+  const snapshot = (): BrokerCounters => ({ ...counters, clientsConnected: connected.size });
+
+  const presence = new DevicePresence({
+    brokerStartedAtMs: startedAtMs,
+    clock,
+    listener: options.onPresence,
+    publish: (event, done) => publishPresence(event, done),
+    counters,
+    logger,
+  });
 
   const authentication = createAuthenticationHooks({
     credentials: options.credentials,
     serviceSecretHashes,
-    identities,
+    accept(client, authenticated) {
+      const { identity, secretHash } = authenticated;
+      identities.set(client, identity);
+      if (secretHash !== undefined) secretHashes.set(client, secretHash);
+      if (identity.kind === 'device') presence.authenticated(identity.deviceId, client);
+    },
     connectedIdentity: (clientId) => connected.get(clientId)?.identity,
     counters,
+    clock,
     logger,
   });
   const gates = new WeakMap<Client, ReadGate>();
@@ -87,15 +156,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   );
   const authorization = createAuthorizationHooks({
     identities,
-    tap: options.tap,
-    flow,
+    tap: options.tap === undefined ? undefined : { tap: options.tap, flow, counters, settlements: new Settlements() },
     writes: new WriteCoalescer(),
     counters,
-    clock: options.clock ?? Date.now,
+    clock,
     logger,
   });
 
-  const aedes = await Aedes.createBroker({
+  const broker = await Aedes.createBroker({
     ...authentication,
     ...authorization,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
@@ -111,38 +179,103 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     concurrency: 0,
   });
 
-  aedes.on('client', (client) => {
+  // Called only once clients connect, so after `broker` exists.
+  function publishPresence(event: PresenceEvent, done: (err?: Error) => void): void {
+    if (broker.closed) {
+      done(new Error('broker is closed'));
+      return;
+    }
+    // QoS 1 and not retained: a subscriber with a persistent session gets
+    // every event, also those of the time it was away, and nobody gets a
+    // stale one as if it were new.
+    broker.publish(
+      { cmd: 'publish', topic: presenceTopic(event.deviceId), payload: encodeJson(event), qos: 1, retain: false, dup: false },
+      done,
+    );
+  }
+
+  broker.on('client', (client) => {
     const identity = identities.get(client);
     if (identity === undefined) return;
     counters.connectionsAccepted += 1;
-    connected.set(client.id, { client, identity });
+    connected.set(client.id, { client, identity, secretHash: secretHashes.get(client) });
+    if (identity.kind === 'device') presence.opened(identity.deviceId, client);
   });
-  aedes.on('clientDisconnect', (client) => {
+  broker.on('clientDisconnect', (client) => {
     if (connected.get(client.id)?.client === client) connected.delete(client.id);
+    const identity = identities.get(client);
+    if (identity?.kind === 'device') presence.closed(identity.deviceId, client);
   });
-  aedes.on('clientError', (client, err) => {
+  broker.on('clientError', (client, err) => {
     counters.clientErrors += 1;
     logger.debug({ clientId: client.id, err }, 'client connection ended with an error');
   });
-  aedes.on('connectionError', (_client, err) => {
+  broker.on('connectionError', (_client, err) => {
     counters.clientErrors += 1;
     logger.debug({ err }, 'connection ended with an error before CONNECT');
   });
   // aedes emits 'error' for persistence failures; its typings leave the event out.
-  const emitter: EventEmitter = aedes;
+  const emitter: EventEmitter = broker;
   emitter.on('error', (err: unknown) => {
     logger.error({ err }, 'broker error');
   });
 
+  /** Closes a device connection for `reason`, which its presence event will carry. */
+  function closeDevice(connection: Connection, reason: DisconnectReason): void {
+    presence.closing(connection.client, reason);
+    connection.client.close();
+  }
+
   function disconnectDevice(deviceId: string): boolean {
-    const entry = connected.get(deviceId);
-    if (entry === undefined || entry.identity.kind !== 'device') return false;
+    const connection = connected.get(deviceId);
+    if (connection === undefined || connection.identity.kind !== 'device') return false;
     counters.devicesDisconnected += 1;
-    entry.client.close();
+    closeDevice(connection, 'revoked');
     return true;
   }
 
-  await listenForRevocations(aedes, disconnectDevice, counters, logger);
+  function* deviceSessions(): Generator<DeviceSession<Connection>> {
+    for (const connection of connected.values()) {
+      if (connection.identity.kind !== 'device' || connection.secretHash === undefined || connection.client.closed) continue;
+      yield { deviceId: connection.identity.deviceId, secretHash: connection.secretHash, connection };
+    }
+  }
+
+  function recheckCredentials(): void {
+    counters.credentialRechecks += 1;
+    let expired;
+    try {
+      expired = findExpiredSessions(deviceSessions(), options.credentials, clock());
+    } catch (err) {
+      counters.credentialRecheckFailures += 1;
+      logger.warn({ err }, 'credential recheck failed; connections kept until the next one');
+      return;
+    }
+    for (const { session, reason } of expired) {
+      counters.devicesDisconnectedSecretExpired += 1;
+      logger.info({ deviceId: session.deviceId, reason }, 'secret no longer accepted; closing device connection');
+      closeDevice(session.connection, reason);
+    }
+  }
+
+  function publishHeartbeat(): Promise<void> {
+    const health: ServiceHealth = { service: 'broker', ts: clock(), ok: true, startedAtMs, counters: { ...snapshot() } };
+    return new Promise((resolve) => {
+      if (broker.closed) {
+        resolve();
+        return;
+      }
+      broker.publish(
+        { cmd: 'publish', topic: BROKER_HEALTH_TOPIC, payload: encodeJson(health), qos: 1, retain: true, dup: false },
+        (err) => {
+          if (err) logger.warn({ err }, 'broker heartbeat not published');
+          resolve();
+        },
+      );
+    });
+  }
+
+  await listenForRevocations(broker, disconnectDevice, counters, logger);
 
   let listener: TcpListener;
   try {
@@ -151,7 +284,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       // Small packets (PUBACKs) go out at once; where several are due together
       // they are coalesced explicitly (write-coalescer.ts), not by Nagle's delay.
       socket.setNoDelay(true);
-      const client = aedes.handle(socket);
+      const client = broker.handle(socket);
       gates.set(client, gateReads(socket));
       guardPacketSize(socket, maxPacketBytes, (totalBytes) => {
         counters.oversizedPackets += 1;
@@ -161,24 +294,35 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       });
     });
   } catch (err) {
-    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw err;
   }
 
+  await publishHeartbeat();
+  const heartbeatTimer = setInterval(() => void publishHeartbeat(), heartbeatIntervalMs).unref();
+  const recheckTimer = setInterval(recheckCredentials, credentialRecheckMs).unref();
+
   const address = { host: listener.host, port: listener.port };
   const url = `mqtt://${urlHost(address.host)}:${address.port}`;
-  logger.info({ url, maxPacketBytes, tap: options.tap !== undefined }, 'broker listening');
+  logger.info({ url, maxPacketBytes, tap: options.tap !== undefined, startedAtMs }, 'broker listening');
 
   let closing: Promise<void> | undefined;
   return {
     address,
     url,
-    counters: () => ({ ...counters, clientsConnected: connected.size }),
+    startedAtMs,
+    counters: snapshot,
     disconnectDevice,
     close(): Promise<void> {
       closing ??= (async () => {
+        clearInterval(heartbeatTimer);
+        clearInterval(recheckTimer);
+        listener.stopAccepting();
+        presence.closeAll();
+        await presence.drained(PRESENCE_DRAIN_ON_CLOSE_MS);
+        presence.stopPublishing();
         const serverClosed = listener.close();
-        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
         await serverClosed;
         logger.info('broker closed');
       })();
@@ -187,20 +331,30 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   };
 }
 
-function validateOptions(options: BrokerOptions, maxPacketBytes: number): void {
+function validateOptions(
+  options: BrokerOptions,
+  resolved: { maxPacketBytes: number; credentialRecheckMs: number; heartbeatIntervalMs: number },
+): void {
   const problems: string[] = [];
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
     problems.push(`port must be an integer in 0..65535, got ${options.port}`);
   }
-  if (!Number.isInteger(maxPacketBytes) || maxPacketBytes < 2) {
-    problems.push(`maxPacketBytes must be an integer >= 2, got ${maxPacketBytes}`);
+  if (!Number.isInteger(resolved.maxPacketBytes) || resolved.maxPacketBytes < 2) {
+    problems.push(`maxPacketBytes must be an integer >= 2, got ${resolved.maxPacketBytes}`);
+  }
+  for (const name of ['credentialRecheckMs', 'heartbeatIntervalMs'] as const) {
+    const intervalMs = resolved[name];
+    if (!Number.isInteger(intervalMs) || intervalMs < 1) problems.push(`${name} must be an integer >= 1, got ${intervalMs}`);
   }
   for (const [name, limit] of Object.entries(options.tapWindow ?? {})) {
     if (!Number.isInteger(limit) || limit < 1) problems.push(`tapWindow.${name} must be an integer >= 1, got ${limit}`);
   }
   for (const [account, secret] of Object.entries(options.serviceAccounts)) {
-    if (account === '') problems.push('a service account has an empty username');
-    if (secret === '') problems.push(`service account ${account} has an empty secret`);
+    if (!isServiceAccount(account)) {
+      problems.push(`unknown service account ${JSON.stringify(account)} (known: ${SERVICE_ACCOUNTS.join(', ')})`);
+    } else if (typeof secret !== 'string' || secret === '') {
+      problems.push(`service account ${account} has an empty secret`);
+    }
   }
   if (problems.length > 0) {
     throw new BrokerError('invalid-options', `invalid broker options: ${problems.join('; ')}`);

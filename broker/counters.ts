@@ -11,13 +11,13 @@ export interface BrokerCounters {
   readonly connectionsRefused: number;
   /** No username or no password (CONNACK 4). */
   readonly connectionsRefusedMissingCredentials: number;
-  /** Device id not registered, or revoked (CONNACK 4). */
+  /** Device id not registered, or revoked, or a service account this broker was not given (CONNACK 4). */
   readonly connectionsRefusedUnknownDevice: number;
-  /** Secret does not match the device's or service account's (CONNACK 4). */
+  /** Secret matches none of the device's accepted hashes, or not the service account's (CONNACK 4). */
   readonly connectionsRefusedBadSecret: number;
-  /** Device client id differs from its username, or a service took a device's id (CONNACK 2). */
+  /** Device client id differs from its username, or a service did not use its fixed client id (CONNACK 2). */
   readonly connectionsRefusedClientIdRejected: number;
-  /** Last will on a topic the client may not publish to (CONNACK 5). */
+  /** Last will on a topic the client may not publish to, or retained where it may not retain (CONNACK 5). */
   readonly connectionsRefusedWillNotAuthorized: number;
   /** The credentials port threw (CONNACK 3, server unavailable). */
   readonly connectionsRefusedServerError: number;
@@ -29,6 +29,12 @@ export interface BrokerCounters {
   readonly unauthorizedPublishes: number;
   /** Topic filters refused by the ACL (SUBACK 0x80). */
   readonly unauthorizedSubscriptions: number;
+  /**
+   * Retained device publishes outside the device's status topic (each closes
+   * the connection), and retained device wills outside it (each also counted
+   * as a CONNECT refused with connectionsRefusedWillNotAuthorized).
+   */
+  readonly retainRefused: number;
   /** Device publishes handed to the tap (wills included). */
   readonly tapHandedOver: number;
   /** Gauge: handed to the tap, `done` not called yet. */
@@ -49,6 +55,20 @@ export interface BrokerCounters {
   readonly revocationsInvalid: number;
   /** Device connections closed by disconnectDevice or a revocation. */
   readonly devicesDisconnected: number;
+  /** Runs of the credential recheck over connected devices. */
+  readonly credentialRechecks: number;
+  /** Credential rechecks cut short because the credentials port threw; connections are kept. */
+  readonly credentialRecheckFailures: number;
+  /**
+   * Device connections closed by the credential recheck because the secret
+   * they connected with is no longer accepted: its grace period ended, it
+   * was replaced at once, or the device was revoked.
+   */
+  readonly devicesDisconnectedSecretExpired: number;
+  /** Presence events built (a device connection registered or ended). */
+  readonly presenceEvents: number;
+  /** Presence events that aedes failed to publish. */
+  readonly presencePublishFailures: number;
   /** Connections that ended with an error (protocol error, reset, refusal by the tap or ACL). */
   readonly clientErrors: number;
 }
@@ -70,6 +90,7 @@ export function createBrokerCounters(): MutableBrokerCounters {
     publishesReceived: 0,
     unauthorizedPublishes: 0,
     unauthorizedSubscriptions: 0,
+    retainRefused: 0,
     tapHandedOver: 0,
     tapPending: 0,
     tapRefused: 0,
@@ -80,6 +101,11 @@ export function createBrokerCounters(): MutableBrokerCounters {
     revocationsReceived: 0,
     revocationsInvalid: 0,
     devicesDisconnected: 0,
+    credentialRechecks: 0,
+    credentialRecheckFailures: 0,
+    devicesDisconnectedSecretExpired: 0,
+    presenceEvents: 0,
+    presencePublishFailures: 0,
     clientErrors: 0,
   };
 }

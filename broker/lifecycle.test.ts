@@ -13,18 +13,30 @@ describe('broker lifecycle', () => {
   });
 
   it('reports every invalid option at once', async () => {
+    // As a caller without the static types could pass them.
+    const serviceAccounts: Record<string, string> = { 'vpp-ingest': '', 'vpp-ops': 'secret' };
     const started = startBroker({
       host: '127.0.0.1',
       port: -1,
       credentials: new TestCredentials(),
-      serviceAccounts: { 'vpp-ingest': '' },
+      serviceAccounts,
       maxPacketBytes: 1.5,
       tapWindow: { maxPendingPerClient: 0 },
+      credentialRecheckMs: 0,
+      heartbeatIntervalMs: 2.5,
       logger,
     });
     await expect(started).rejects.toMatchObject({ name: 'BrokerError', code: 'invalid-options' });
     const message = await started.catch((err: Error) => err.message);
-    for (const part of ['port', 'maxPacketBytes', 'tapWindow.maxPendingPerClient', 'vpp-ingest']) {
+    for (const part of [
+      'port',
+      'maxPacketBytes',
+      'tapWindow.maxPendingPerClient',
+      'credentialRecheckMs',
+      'heartbeatIntervalMs',
+      'service account vpp-ingest has an empty secret',
+      'unknown service account "vpp-ops"',
+    ]) {
       expect(message).toContain(part);
     }
   });

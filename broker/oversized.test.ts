@@ -1,6 +1,6 @@
 import { connect as connectTcp } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceTopic } from '../protocol/index.ts';
+import { allDevicesFilter, deviceTopic } from '../protocol/index.ts';
 import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
 const TOPIC = deviceTopic('bat-1', 'telemetry');
@@ -19,7 +19,7 @@ describe('broker packet size limit', () => {
     const secret = bed.credentials.add('bat-1');
     const observer = await bed.connectService('vpp-ingest');
     const routed = collectMessages(observer);
-    await subscribeGranted(observer, TOPIC);
+    await subscribeGranted(observer, allDevicesFilter('telemetry'));
 
     const device = await bed.connectDevice('bat-1', secret);
     await device.publishAsync(TOPIC, 'x'.repeat(PAYLOAD_AT_LIMIT), { qos: 1 });

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { AedesPublishPacket } from 'aedes';
 import { describe, expect, it } from 'vitest';
-import { createBrokerPersistence, matchesFilter, RetainedIndex } from './retained-index.ts';
+import { createBrokerPersistence, RetainedIndex } from './retained-index.ts';
+import { matchesFilter } from './topic-filter.ts';
 
 function retained(topic: string, payload: string): AedesPublishPacket {
   return { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false, brokerId: 'b', brokerCounter: 1 };

@@ -19,6 +19,7 @@
 import { Readable } from 'node:stream';
 import type { AedesPublishPacket } from 'aedes';
 import aedesPersistence, { type AedesMemoryPersistence } from 'aedes-persistence';
+import { matchesFilter } from './topic-filter.ts';
 
 // A CommonJS package whose typings declare an ES default export: imported
 // from ESM, the default is the factory itself (as aedes imports it).
@@ -65,24 +66,6 @@ export class RetainedIndex {
 
 function hasWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#');
-}
-
-/**
- * MQTT-4.7: `+` matches one level, a trailing `#` the parent level and any
- * below; a filter starting with a wildcard does not match a topic starting
- * with `$` (MQTT-4.7.2-1).
- */
-export function matchesFilter(filterLevels: readonly string[], topic: string): boolean {
-  const first = filterLevels[0];
-  if (topic.startsWith('$') && (first === '+' || first === '#')) return false;
-  const topicLevels = topic.split('/');
-  for (let i = 0; i < filterLevels.length; i++) {
-    const level = filterLevels[i]!;
-    if (level === '#') return true;
-    if (i >= topicLevels.length) return false;
-    if (level !== '+' && level !== topicLevels[i]) return false;
-  }
-  return filterLevels.length === topicLevels.length;
 }
 
 /** aedes' in-memory persistence with retained messages in a `RetainedIndex`. */

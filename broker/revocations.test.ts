@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { REVOCATIONS_TOPIC, deviceTopic } from '../protocol/index.ts';
+import { REVOCATIONS_TOPIC, allDevicesFilter, deviceTopic } from '../protocol/index.ts';
 import { parseRevocation } from './revocations.ts';
 import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
@@ -16,8 +16,9 @@ describe('broker revocations', () => {
     const device = await bed.connectDevice('bat-1', secret, { will });
     const bystander = await bed.connectDevice('bat-2', bed.credentials.add('bat-2'));
     const control = await bed.connectService('vpp-control');
-    const statuses = collectMessages(control);
-    await subscribeGranted(control, 'vpp/v1/devices/+/status');
+    const ingest = await bed.connectService('vpp-ingest');
+    const statuses = collectMessages(ingest);
+    await subscribeGranted(ingest, allDevicesFilter('status'));
 
     const closed = nextEvent(device, 'close');
     bed.credentials.revoke('bat-1');
@@ -46,12 +47,12 @@ describe('broker revocations', () => {
   it('disconnects a device through disconnectDevice, but never a service', async () => {
     bed = await startTestBed();
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
-    await bed.connectService('vpp-ingest', { clientId: 'ingest-1' });
+    await bed.connectService('vpp-ingest');
     const closed = nextEvent(device, 'close');
     expect(bed.broker.disconnectDevice('bat-1')).toBe(true);
     await closed;
     expect(bed.broker.disconnectDevice('bat-1')).toBe(false);
-    expect(bed.broker.disconnectDevice('ingest-1')).toBe(false);
+    expect(bed.broker.disconnectDevice('vpp-ingest')).toBe(false);
     expect(bed.broker.counters()).toMatchObject({ devicesDisconnected: 1, clientsConnected: 1 });
   });
 });

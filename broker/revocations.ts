@@ -2,7 +2,7 @@
  * Revocations from other processes. When control revokes a device it
  * publishes `{"deviceId": "..."}` on REVOCATIONS_TOPIC; the registry already
  * refuses the device's next CONNECT, and this ends the session it has open.
- * Only service accounts may publish there (see policy.ts).
+ * Only the vpp-control account may publish there (see policy.ts).
  */
 import type { Aedes, AedesPublishPacket } from 'aedes';
 import type { Logger } from 'pino';

@@ -9,6 +9,8 @@ import { BrokerError } from './errors.ts';
 export interface TcpListener {
   readonly host: string;
   readonly port: number;
+  /** Stops accepting new connections; open ones stay. */
+  stopAccepting(): void;
   /** Stops accepting, destroys open sockets, resolves when the server has closed. */
   close(): Promise<void>;
 }
@@ -41,15 +43,18 @@ export async function listenTcp(
   }
 
   let closed: Promise<void> | undefined;
+  // server.close() calls back once the last open socket has closed.
+  const stopAccepting = (): Promise<void> => (closed ??= new Promise<void>((resolve) => server.close(() => resolve())));
   return {
     host: address.address,
     port: address.port,
+    stopAccepting(): void {
+      void stopAccepting();
+    },
     close(): Promise<void> {
-      closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
-      return closed;
+      const serverClosed = stopAccepting();
+      for (const socket of sockets) socket.destroy();
+      return serverClosed;
     },
   };
 }

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { deviceTopic } from '../protocol/index.ts';
+import { aggregateTopic, allDevicesFilter, deviceTopic } from '../protocol/index.ts';
 import type { TappedPublish } from './tap.ts';
-import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
+import { collectMessages, nextEvent, roundTrip, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
 /** A tap that holds every publish until the test releases it. */
 function createHoldingTap() {
@@ -16,15 +16,6 @@ function createHoldingTap() {
     },
     payloads: () => held.map((entry) => entry.message.payload.toString('utf8')),
   };
-}
-
-/**
- * A QoS 1 round trip through the broker on another connection: anything the
- * broker wrote to, or read from, the other test connections before it has
- * long arrived, so a negative check after it is meaningful.
- */
-async function roundTrip(client: MqttClient): Promise<void> {
-  await client.publishAsync('vpp/v1/test/round-trip', '', { qos: 1 });
 }
 
 /**
@@ -50,7 +41,7 @@ describe('broker tap', () => {
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
     const subscriber = await bed.connectService('vpp-ingest');
     const routed = collectMessages(subscriber);
-    await subscribeGranted(subscriber, deviceTopic('bat-1', 'telemetry'));
+    await subscribeGranted(subscriber, allDevicesFilter('telemetry'));
 
     const events: string[] = [];
     const puback = device
@@ -116,20 +107,22 @@ describe('broker tap', () => {
       },
     });
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
-    const service = await bed.connectService('vpp-control');
+    const service = await bed.connectService('vpp-ingest');
     const routed = collectMessages(service);
-    await subscribeGranted(service, 'vpp/v1/devices/+/+');
+    await subscribeGranted(service, allDevicesFilter('status'));
+    await subscribeGranted(service, allDevicesFilter('telemetry'));
 
     await device.publishAsync(deviceTopic('bat-1', 'status'), '{"online":true}', { qos: 1, retain: true });
     await device.publishAsync(deviceTopic('bat-1', 'acks'), '{"commandId":"c1","status":"accepted"}', { qos: 1 });
-    await service.publishAsync(deviceTopic('bat-1', 'telemetry'), '{"from":"service"}', { qos: 1 });
+    await service.publishAsync(aggregateTopic('fleet', ''), '{"from":"service"}', { qos: 1, retain: true });
     await device.publishAsync(deviceTopic('bat-1', 'telemetry'), '{"from":"device"}', { qos: 0 });
 
-    await waitUntil(() => routed.length === 4, 'all four publishes were routed');
+    await waitUntil(() => routed.length === 2, 'status and telemetry were routed');
     expect(tapped.map((m) => [m.channel, m.payload.toString('utf8'), m.retain, m.qos])).toEqual([
       ['status', '{"online":true}', true, 1],
       ['telemetry', '{"from":"device"}', false, 0],
     ]);
+    expect(bed.broker.counters()).toMatchObject({ publishesReceived: 4, tapHandedOver: 2 });
   });
 
   it("stops reading a device's socket while its window of publishes waits for the tap", async () => {

@@ -55,50 +55,64 @@ export interface BrokerTap {
  * commit it, still inside the first loop. Under load that recursion held
  * the event loop for many seconds. Deferred, each batch's acknowledgements
  * end their turn, and new reads start from a fresh one.
+ *
+ * Each broker has its own queue: one broker's settlements never run in
+ * another's turn, so one broker's acknowledgements (and the reads they
+ * restart) cannot hold up another's.
  */
-let pendingSettlements: Array<() => void> = [];
+export class Settlements {
+  private pending: Array<() => void> = [];
 
-function settleLater(settlement: () => void): void {
-  pendingSettlements.push(settlement);
-  if (pendingSettlements.length === 1) setImmediate(runSettlements);
+  /** Runs `settlement` in a later macrotask, after those queued before it. */
+  later(settlement: () => void): void {
+    this.pending.push(settlement);
+    if (this.pending.length === 1) setImmediate(this.run);
+  }
+
+  private readonly run = (): void => {
+    const settlements = this.pending;
+    this.pending = [];
+    let failure: unknown;
+    for (const settlement of settlements) {
+      try {
+        settlement();
+      } catch (error) {
+        // The others still settle; the first failure surfaces as it would have inline.
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  };
 }
 
-function runSettlements(): void {
-  const settlements = pendingSettlements;
-  pendingSettlements = [];
-  let failure: unknown;
-  for (const settlement of settlements) {
-    try {
-      settlement();
-    } catch (error) {
-      // The others still settle; the first failure surfaces as it would have inline.
-      failure ??= error;
-    }
-  }
-  if (failure !== undefined) throw failure;
+/** What a hand-over needs from its broker. */
+export interface TapHandOver {
+  tap: BrokerTap;
+  flow: TapFlowControl;
+  counters: MutableBrokerCounters;
+  settlements: Settlements;
 }
 
 /**
  * Hands `message` to the tap and calls `settle` once, when the tap is done
- * (in a later macrotask than `done`, see settleLater).
+ * (in a later macrotask than `done`, see Settlements).
  * `settle` receives the tap's refusal wrapped in a BrokerError. `client` is
  * the publishing connection, or null for a will (its connection is gone).
  */
 export function handOverToTap(
-  tap: BrokerTap,
+  handOver: TapHandOver,
   message: TappedPublish,
   client: Client | null,
-  flow: TapFlowControl,
-  counters: MutableBrokerCounters,
   settle: (err: BrokerError | null) => void,
 ): void {
+  const { tap, flow, counters, settlements } = handOver;
   let settled = false;
   counters.tapHandedOver += 1;
   flow.acquire(client);
   const done = (err?: Error): void => {
     if (settled) return;
     settled = true;
-    settleLater(() => finish(err));
+    settlements.later(() => finish(err));
   };
   const finish = (err?: Error): void => {
     flow.release(client);

@@ -1,24 +1,38 @@
 /**
- * Shared fixtures of the broker tests: a Map-backed credentials port, a
- * broker on a free loopback port, MQTT.js clients that are cleaned up after
- * each test, and event waits with timeouts.
+ * Shared fixtures of the broker tests: a Map-backed credentials port with
+ * rotation, a settable clock, a broker on a free loopback port, MQTT.js
+ * clients that are cleaned up after each test, and event waits with
+ * timeouts.
  */
 import type { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import mqtt, { ErrorWithSubackPacket, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
+import { SERVICE_PERMISSIONS, type ServiceAccount } from '../protocol/index.ts';
 import { generateSecret, hashSecret } from '../store/credentials.ts';
 import { startBroker, type Broker, type BrokerOptions } from './broker.ts';
 import type { CredentialSource } from './authenticate.ts';
 
+/** The registry's credentials, in memory: current and previous hash per device, grace periods, revocations. */
 export class TestCredentials implements CredentialSource {
-  private readonly hashes = new Map<string, string>();
+  private readonly devices = new Map<string, { current: string; previous?: { hash: string; validUntilMs: number } }>();
   private readonly revoked = new Set<string>();
+  /** Device ids asked for, in order, by CONNECTs and rechecks. */
+  readonly lookups: string[] = [];
 
   /** Registers a device and returns its secret. */
   add(deviceId: string): string {
     const secret = generateSecret();
-    this.hashes.set(deviceId, hashSecret(secret));
+    this.devices.set(deviceId, { current: hashSecret(secret) });
+    return secret;
+  }
+
+  /** Gives the device a new secret; the old one stays accepted until `previousValidUntilMs`. */
+  rotate(deviceId: string, previousValidUntilMs: number): string {
+    const device = this.devices.get(deviceId);
+    if (device === undefined) throw new Error(`unknown device ${deviceId}`);
+    const secret = generateSecret();
+    this.devices.set(deviceId, { current: hashSecret(secret), previous: { hash: device.current, validUntilMs: previousValidUntilMs } });
     return secret;
   }
 
@@ -26,22 +40,42 @@ export class TestCredentials implements CredentialSource {
     this.revoked.add(deviceId);
   }
 
-  getActiveSecretHash(deviceId: string): string | undefined {
-    return this.revoked.has(deviceId) ? undefined : this.hashes.get(deviceId);
+  getAcceptedSecretHashes(deviceId: string, nowMs: number): string[] {
+    this.lookups.push(deviceId);
+    const device = this.devices.get(deviceId);
+    if (device === undefined || this.revoked.has(deviceId)) return [];
+    const { current, previous } = device;
+    return previous !== undefined && nowMs < previous.validUntilMs ? [current, previous.hash] : [current];
   }
 }
 
-export const SERVICE_SECRETS = { 'vpp-ingest': generateSecret(), 'vpp-control': generateSecret() };
+/** A clock that moves only when told to. */
+export class TestClock {
+  constructor(public nowMs = 1_700_000_000_000) {}
+  readonly now = (): number => this.nowMs;
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}
+
+export const SERVICE_SECRETS: Record<ServiceAccount, string> = {
+  'vpp-ingest': generateSecret(),
+  'vpp-control': generateSecret(),
+};
 
 export interface TestBed {
   broker: Broker;
   credentials: TestCredentials;
   /** Connects a registered device (client id = username = device id) and waits for CONNACK. */
   connectDevice(deviceId: string, secret: string, options?: IClientOptions): Promise<MqttClient>;
-  /** Connects as a service account. */
-  connectService(account: keyof typeof SERVICE_SECRETS, options?: IClientOptions): Promise<MqttClient>;
-  /** Connects with raw options and resolves with the client or rejects with the CONNACK error. */
-  connect(options: IClientOptions): Promise<MqttClient>;
+  /** Connects as a service account, with its fixed client id. */
+  connectService(account: ServiceAccount, options?: IClientOptions): Promise<MqttClient>;
+  /**
+   * Connects with raw options and resolves with the client or rejects with
+   * the CONNACK error. `prepare` sees the client before any packet arrives
+   * (a persistent session's queued messages can follow the CONNACK at once).
+   */
+  connect(options: IClientOptions, prepare?: (client: MqttClient) => void): Promise<MqttClient>;
   close(): Promise<void>;
 }
 
@@ -57,13 +91,14 @@ export async function startTestBed(options: Partial<BrokerOptions> = {}): Promis
   });
   const clients: MqttClient[] = [];
 
-  const connect = async (clientOptions: IClientOptions): Promise<MqttClient> => {
+  const connect = async (clientOptions: IClientOptions, prepare?: (client: MqttClient) => void): Promise<MqttClient> => {
     const client = mqtt.connect(broker.url, {
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       protocolVersion: 4,
       ...clientOptions,
     });
+    prepare?.(client);
     clients.push(client);
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => {
@@ -86,7 +121,7 @@ export async function startTestBed(options: Partial<BrokerOptions> = {}): Promis
       connect({ clientId: deviceId, username: deviceId, password: secret, ...clientOptions }),
     connectService: (account, clientOptions = {}) =>
       connect({
-        clientId: `${account}-${Math.random().toString(16).slice(2)}`,
+        clientId: SERVICE_PERMISSIONS[account].clientId,
         username: account,
         password: SERVICE_SECRETS[account],
         ...clientOptions,
@@ -149,4 +184,14 @@ export function collectMessages(client: MqttClient): Array<{ topic: string; payl
     received.push({ topic, payload: payload.toString('utf8'), retain: packet.retain });
   });
   return received;
+}
+
+/**
+ * A round trip on `client` (UNSUBSCRIBE, UNSUBACK), allowed to anyone and
+ * without side effects: anything the broker wrote to, or read from, other
+ * test connections before it has long arrived, so a negative check after it
+ * is meaningful.
+ */
+export async function roundTrip(client: MqttClient): Promise<void> {
+  await client.unsubscribeAsync('vpp/v1/round-trip');
 }

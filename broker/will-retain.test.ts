@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceTopic } from '../protocol/index.ts';
+import type { MqttClient } from 'mqtt';
+import { allDevicesFilter, deviceTopic } from '../protocol/index.ts';
 import type { TappedPublish } from './tap.ts';
 import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
@@ -16,6 +17,14 @@ describe('broker presence through retained status and last will', () => {
     await bed.close();
   });
 
+  /** Connects ingest (a new session) and returns the retained statuses it is sent on subscribing. */
+  async function retainedStatuses(): Promise<{ ingest: MqttClient; statuses: ReturnType<typeof collectMessages> }> {
+    const ingest = await bed.connectService('vpp-ingest');
+    const statuses = collectMessages(ingest);
+    await subscribeGranted(ingest, allDevicesFilter('status'));
+    return { ingest, statuses };
+  }
+
   it('gives a new subscriber the retained status of a device', async () => {
     bed = await startTestBed();
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'), { will: offlineWill });
@@ -24,11 +33,9 @@ describe('broker presence through retained status and last will', () => {
       retain: true,
     });
 
-    const observer = await bed.connectService('vpp-control');
-    const seen = collectMessages(observer);
-    await subscribeGranted(observer, 'vpp/v1/devices/+/status');
-    await waitUntil(() => seen.length === 1, 'the retained status arrived');
-    expect(seen[0]).toEqual({
+    const { statuses } = await retainedStatuses();
+    await waitUntil(() => statuses.length === 1, 'the retained status arrived');
+    expect(statuses[0]).toEqual({
       topic: deviceTopic('bat-1', 'status'),
       payload: '{"online":true,"firmware":"1.4.2"}',
       retain: true,
@@ -49,24 +56,21 @@ describe('broker presence through retained status and last will', () => {
     const device = await bed.connectDevice('bat-1', secret, { will: offlineWill });
     await device.publishAsync(deviceTopic('bat-1', 'status'), '{"online":true}', { qos: 1, retain: true });
 
-    const observer = await bed.connectService('vpp-control');
-    const live = collectMessages(observer);
-    await subscribeGranted(observer, deviceTopic('bat-1', 'status'));
-    await waitUntil(() => live.length === 1, 'the observer saw the online status');
+    const observer = await retainedStatuses();
+    await waitUntil(() => observer.statuses.length === 1, 'the observer saw the online status');
 
     device.stream.destroy();
-    await waitUntil(() => live.length === 2, 'the will was published');
-    expect(live[1]).toMatchObject({ payload: '{"online":false}' });
+    await waitUntil(() => observer.statuses.length === 2, 'the will was published');
+    expect(observer.statuses[1]).toMatchObject({ payload: '{"online":false}' });
     expect(tapped.map((m) => [m.payload.toString('utf8'), m.isWill, m.retain])).toEqual([
       ['{"online":true}', false, true],
       ['{"online":false}', true, true],
     ]);
 
-    const late = await bed.connectService('vpp-ingest');
-    const retained = collectMessages(late);
-    await subscribeGranted(late, deviceTopic('bat-1', 'status'));
-    await waitUntil(() => retained.length === 1, 'the retained will arrived');
-    expect(retained[0]).toMatchObject({ payload: '{"online":false}', retain: true });
+    await observer.ingest.endAsync();
+    const late = await retainedStatuses();
+    await waitUntil(() => late.statuses.length === 1, 'the retained will arrived');
+    expect(late.statuses[0]).toMatchObject({ payload: '{"online":false}', retain: true });
     expect(bed.broker.counters().willsPublished).toBe(1);
   });
 
@@ -74,19 +78,15 @@ describe('broker presence through retained status and last will', () => {
     bed = await startTestBed();
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'), { will: offlineWill });
     await device.publishAsync(deviceTopic('bat-1', 'status'), '{"online":true}', { qos: 1, retain: true });
-    const observer = await bed.connectService('vpp-control');
-    await subscribeGranted(observer, deviceTopic('bat-1', 'status'));
 
     const closed = nextEvent(device, 'close');
     await device.endAsync();
     await closed;
-    await waitUntil(() => bed.broker.counters().clientsConnected === 1, 'the broker saw the disconnect');
+    await waitUntil(() => bed.broker.counters().clientsConnected === 0, 'the broker saw the disconnect');
 
-    const late = await bed.connectService('vpp-ingest');
-    const retained = collectMessages(late);
-    await subscribeGranted(late, deviceTopic('bat-1', 'status'));
-    await waitUntil(() => retained.length === 1, 'the retained status arrived');
-    expect(retained[0]).toMatchObject({ payload: '{"online":true}' });
+    const { statuses } = await retainedStatuses();
+    await waitUntil(() => statuses.length === 1, 'the retained status arrived');
+    expect(statuses[0]).toMatchObject({ payload: '{"online":true}' });
     expect(bed.broker.counters().willsPublished).toBe(0);
   });
 });

@@ -67,18 +67,20 @@ describe('twin presence', () => {
     expect(twin.get('quiet')).toMatchObject({ presence: 'offline', presenceSinceMs: 1_000 });
     expect(twin.get('new')?.presence).toBe('online');
     // The same broker's next heartbeat changes nothing.
-    twin.applyTelemetry('old', sample(2_000), 2_000);
+    twin.applyPresence(event('old', true, 2_000));
     twin.applyBrokerStart(1_000);
     expect(twin.get('old')?.presence).toBe('online');
   });
 
-  it('revives an offline device on telemetry received after it went offline, not before', () => {
+  it('shows a device of unknown presence online on telemetry, but a late sample never undoes a disconnect', () => {
     const twin = new Twin();
+    twin.applyTelemetry('d0', sample(1_000), 1_000);
+    expect(twin.get('d0')).toMatchObject({ presence: 'online', presenceSinceMs: 1_000 });
     twin.applyPresence(event('d1', false, 5_000));
-    twin.applyTelemetry('d1', sample(4_000), 4_999);
-    expect(twin.get('d1')?.presence).toBe('offline');
     twin.applyTelemetry('d1', sample(5_500), 5_500);
-    expect(twin.get('d1')).toMatchObject({ presence: 'online', presenceSinceMs: 5_500 });
+    expect(twin.get('d1')).toMatchObject({ presence: 'offline', presenceSinceMs: 5_000 });
+    twin.applyPresence(event('d1', true, 6_000));
+    expect(twin.get('d1')).toMatchObject({ presence: 'online', presenceSinceMs: 6_000 });
   });
 
   it('takes dirty states of given devices only, and marks failed saves dirty again', () => {

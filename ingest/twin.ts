@@ -7,9 +7,9 @@
  * Presence follows the broker's connection events, not the devices' own
  * word: a device is online from its connection's `connected` event until the
  * connection ends (or the broker restarts), and stale while connected but
- * silent for longer than the stale bound. Telemetry received after the last
- * presence change also shows the device connected (ingest may have missed
- * the event, e.g. on its first start beside a running broker). A status
+ * silent for longer than the stale bound. Telemetry from a device whose
+ * presence was never known also shows it connected (ingest missed the
+ * event, e.g. on its first start beside a running broker). A status
  * `{"online": false}` published live (a last will) ends presence too; a
  * retained status replayed at subscription time changes nothing about it.
  *
@@ -91,7 +91,11 @@ export class Twin {
       Object.assign(state.metrics, sample.metrics);
     }
     state.lastSeenMs = receivedAtMs;
-    if (state.presence === 'stale' || (state.presence === 'offline' && receivedAtMs > (state.presenceSinceMs ?? -Infinity))) {
+    // Telemetry revives a stale device; an offline one only when its presence
+    // was never known (ingest missed its connected event). After a disconnect
+    // event, only a connected event brings it back: a sample delivered late
+    // must not undo the disconnect.
+    if (state.presence === 'stale' || (state.presence === 'offline' && state.presenceSinceMs === null)) {
       this.setPresence(state, 'online', receivedAtMs);
     }
     this.dirty.add(deviceId);

@@ -27,7 +27,8 @@ describe('separate processes', () => {
       VPP_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
       VPP_HTTP_PORT: String(httpPort),
       VPP_ADMIN_TOKEN: ADMIN_TOKEN,
-      VPP_SERVICE_SECRET: 'separate-processes-service-secret',
+      VPP_INGEST_SECRET: 'separate-processes-ingest-secret',
+      VPP_CONTROL_SECRET: 'separate-processes-control-secret',
       VPP_SIM_SITES: String(SITES),
       VPP_SIM_SPEED: '60',
       VPP_LOG_LEVEL: 'info',
@@ -64,13 +65,14 @@ describe('separate processes', () => {
     }, 10_000, 'stored telemetry');
     expect(samples.length).toBeGreaterThan(0);
 
-    // Revoked in control's process, disconnected by the broker's, and shown offline by ingest's.
+    // Revoked in control's process, disconnected by the broker's (its last will reaches ingest's).
+    // Presence from the broker's 'revoked' event does not yet reach the twin in this mode (see ingest/README.md).
     expect((await api('/api/v1/devices/site-0001-meter', { method: 'DELETE' })).status).toBe(204);
     await eventually(async () => {
       const res = await api('/api/v1/devices/site-0001-meter');
-      const twin = (await res.json()) as { online?: boolean; revoked?: boolean };
-      return twin.online === false ? twin : undefined;
-    }, 15_000, 'revoked device offline');
+      const twin = (await res.json()) as { revoked?: boolean; status?: { online?: boolean } | null };
+      return twin.revoked === true && twin.status?.online === false ? twin : undefined;
+    }, 15_000, 'revoked device disconnected');
 
     for (const p of [sim, control, ingest, broker]) expect(await stopVpp(p, 'SIGTERM')).toBe(0);
   });

@@ -19,12 +19,10 @@ const logger = pino({ level: 'silent' });
 const DEVICE_SECRET = generateSecret();
 const DEVICE_HASH = hashSecret(DEVICE_SECRET);
 const INGEST_SECRET = generateSecret();
-const credentials = { getAcceptedSecretHashes: (id: string) => (id === 'dev-1' ? [DEVICE_HASH] : []) };
+const credentials = { getAcceptedSecretHashes: (id: string) => (id === 'dev-1' || id === 'dev-2' ? [DEVICE_HASH] : []) };
 
 function connectDevice(url: string): Promise<MqttClient> {
-  // clean: false and a short reconnect period: MQTT.js keeps unacknowledged
-  // QoS 1 publishes and sends them again when it reconnects.
-  return mqtt.connectAsync(url, { clientId: 'dev-1', username: 'dev-1', password: DEVICE_SECRET, protocolVersion: 4, clean: false, reconnectPeriod: 100 });
+  return mqtt.connectAsync(url, { clientId: 'dev-1', username: 'dev-1', password: DEVICE_SECRET, protocolVersion: 4, clean: false, reconnectPeriod: 0 });
 }
 
 /**
@@ -33,8 +31,14 @@ function connectDevice(url: string): Promise<MqttClient> {
  * at once, as the pipeline would, so that the cases see the device's alone.
  */
 /** A round trip through the broker: once it is back, whatever the broker sent this client before has arrived. */
-async function roundTrip(client: MqttClient, filter: string): Promise<void> {
+async function roundTrip(client: MqttClient, filter: string, end = false): Promise<void> {
   await client.subscribeAsync(filter, { qos: 1 });
+  if (end) await client.endAsync(true);
+}
+
+/** A second device, for a round trip through the broker while the first one's reads are paused. */
+function connectDevice2(url: string): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { clientId: 'dev-2', username: 'dev-2', password: DEVICE_SECRET, protocolVersion: 4, reconnectPeriod: 0 });
 }
 
 /** The device's PUBACKs: acknowledgements the broker sent it for its telemetry. */
@@ -56,9 +60,16 @@ function observe(source: IngestSource): { received: InboundMessage[]; completed:
   return { received, completed: () => done };
 }
 
+const TOPIC = 'vpp/v1/devices/dev-1/telemetry';
+
 runIngestSourceContract('broker tap', {
+  // The broker stops reading a device's socket once the window is full;
+  // publishes already in the chunk it read still reach the tap.
+  readAhead: 16,
   async start({ maxInflight }) {
-    const begin = async (port: number, device?: MqttClient): Promise<SourceFixture> => {
+    // What the device has sent and has no PUBACK for: it sends these again after reconnecting.
+    const unacked = new Set<string>();
+    const begin = async (port: number, previous?: MqttClient): Promise<SourceFixture> => {
       const source = createBrokerTapSource(new IngestCounters());
       const broker = await startBroker({
         host: '127.0.0.1',
@@ -70,16 +81,31 @@ runIngestSourceContract('broker tap', {
         logger,
       });
       const seen = observe(source);
-      const connected = device ?? (await connectDevice(broker.url));
-      if (device) await new Promise<void>((resolve) => (device.connected ? resolve() : device.once('connect', () => resolve())));
+      previous?.end(true);
+      const connected = await connectDevice(broker.url);
       const pubacks = countDevicePubacks(connected);
+      const publish = (payload: string): void => {
+        unacked.add(payload);
+        connected.publishAsync(TOPIC, payload, { qos: 1 }).then(() => unacked.delete(payload), () => undefined);
+      };
+      for (const payload of [...unacked]) publish(payload);
       return {
         source,
         ...seen,
         device: connected,
+        publish,
         // The tap's acknowledgement is the device's PUBACK.
         upstreamAcks: pubacks,
-        settle: () => roundTrip(connected, 'vpp/v1/devices/dev-1/commands'),
+        // While the tap window is full the broker reads nothing more from the
+        // device (not even a SUBSCRIBE): nothing else can arrive then.
+        settle: async () => {
+          if (broker.counters().tapPausedClients > 0) {
+            // Reads are paused: give what is on the wire time to arrive, and the broker a chance to (wrongly) read it.
+            await roundTrip(await connectDevice2(broker.url), 'vpp/v1/devices/dev-2/commands', true);
+            return;
+          }
+          await roundTrip(connected, 'vpp/v1/devices/dev-1/commands');
+        },
         async restart() {
           // As a crash: the tap's messages are never acknowledged; the broker goes away with them.
           source.close();
@@ -88,8 +114,8 @@ runIngestSourceContract('broker tap', {
         },
         async close() {
           source.close();
-          await connected.endAsync(true);
           await broker.close();
+          connected.end(true);
         },
       };
     };
@@ -106,6 +132,7 @@ afterAll(async () => {
 });
 
 runIngestSourceContract('persistent MQTT subscription', {
+  readAhead: 0,
   async start({ maxInflight }) {
     const device = await connectDevice(subscriptionBroker.url);
     const begin = async (): Promise<SourceFixture> => {
@@ -132,6 +159,7 @@ runIngestSourceContract('persistent MQTT subscription', {
         source,
         ...seen,
         device,
+        publish: (payload) => void device.publishAsync(TOPIC, payload, { qos: 1 }),
         upstreamAcks: () => pubacks,
         settle: () => roundTrip(source.client, 'vpp/v1/devices/+/telemetry'),
         async restart() {
