@@ -188,10 +188,20 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     // QoS 1 and not retained: a subscriber with a persistent session gets
     // every event, also those of the time it was away, and nobody gets a
     // stale one as if it were new.
-    broker.publish(
-      { cmd: 'publish', topic: presenceTopic(event.deviceId), payload: encodeJson(event), qos: 1, retain: false, dup: false },
-      done,
-    );
+    // In a later turn: most events are emitted from inside aedes closing a
+    // client ('clientDisconnect'), and a publish made there, synchronously,
+    // never reached a persistent QoS 1 subscriber (seen with a revocation).
+    // One device's events still go out in order: the next waits for `done`.
+    setImmediate(() => {
+      if (broker.closed) {
+        done(new Error('broker is closed'));
+        return;
+      }
+      broker.publish(
+        { cmd: 'publish', topic: presenceTopic(event.deviceId), payload: encodeJson(event), qos: 1, retain: false, dup: false },
+        done,
+      );
+    });
   }
 
   broker.on('client', (client) => {

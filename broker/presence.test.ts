@@ -136,13 +136,15 @@ describe('broker presence events', () => {
   });
 
   it("reports a device closed by disconnectDevice as 'revoked'", async () => {
-    const { inProcess } = await startWatched();
+    const { inProcess, overMqtt } = await startWatched();
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
     const closed = nextEvent(device, 'close');
     expect(bed.broker.disconnectDevice('bat-1')).toBe(true);
     await closed;
     await waitUntil(() => inProcess.length === 2, 'the revocation was reported');
     expect(summary(inProcess)).toEqual(['bat-1 up connected', 'bat-1 down revoked']);
+    await waitUntil(() => overMqtt.length === 2, 'the revocation arrived over MQTT');
+    expect(overMqtt).toEqual(inProcess);
   });
 
   it("reports 'broker-closing' for every connected device before the broker stops", async () => {

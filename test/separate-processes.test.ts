@@ -65,14 +65,14 @@ describe('separate processes', () => {
     }, 10_000, 'stored telemetry');
     expect(samples.length).toBeGreaterThan(0);
 
-    // Revoked in control's process, disconnected by the broker's (its last will reaches ingest's).
-    // Presence from the broker's 'revoked' event does not yet reach the twin in this mode (see ingest/README.md).
+    // Revoked in control's process, disconnected by the broker's, and shown offline by ingest's
+    // from the broker's presence event.
     expect((await api('/api/v1/devices/site-0001-meter', { method: 'DELETE' })).status).toBe(204);
     await eventually(async () => {
       const res = await api('/api/v1/devices/site-0001-meter');
-      const twin = (await res.json()) as { revoked?: boolean; status?: { online?: boolean } | null };
-      return twin.revoked === true && twin.status?.online === false ? twin : undefined;
-    }, 15_000, 'revoked device disconnected');
+      const twin = (await res.json()) as { online?: boolean; presence?: string };
+      return twin.online === false && twin.presence === 'offline' ? twin : undefined;
+    }, 15_000, 'revoked device offline');
 
     for (const p of [sim, control, ingest, broker]) expect(await stopVpp(p, 'SIGTERM')).toBe(0);
   });
