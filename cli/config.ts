@@ -146,7 +146,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_INGEST_STALL_AFTER_MS', fallback: '30000', description: 'messages waiting this long with nothing committed: /healthz and /readyz report the pipeline stalled' },
   { name: 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', fallback: '10', description: 'rejected messages stored per device per minute (bursts of twice that); the rest are only counted' },
   { name: 'VPP_DEAD_LETTER_MAX_PAYLOAD_BYTES', fallback: '4096', description: 'bytes of a rejected payload kept (its size and SHA-256 are kept whole)' },
-  { name: 'VPP_DEAD_LETTER_MAX_MB', fallback: '64', description: 'total dead-letter payloads kept; the oldest go first' },
+  { name: 'VPP_DEAD_LETTER_MAX_MB', fallback: '64', description: 'total size of stored dead letters (payloads, topics, details); the oldest go first' },
   { name: 'VPP_DEVICE_INTERVAL_MS', fallback: '10000', description: 'the telemetry interval devices are expected to keep' },
   { name: 'VPP_STALE_AFTER_INTERVALS', fallback: '3', description: 'a connected device silent for this many intervals is reported stale' },
   { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly)' },

@@ -2,10 +2,11 @@
  * DeadLetterStore over SQLite, bounded so that bad input never fills the
  * disk: each payload is cut to `maxPayloadBytes` (its size and SHA-256 are
  * kept whole), each detail to its first 1,000 characters, and the stored
- * payloads together to `maxTotalBytes`, the oldest letters going first.
+ * letters together (storedDeadLetterBytes: payload, topic, client id,
+ * reason, detail) to `maxTotalBytes`, the oldest letters going first.
  * pruneDeadLetters removes letters older than `retentionMs`.
  *
- * The total of stored payload bytes lives in the file (`dead_letter_totals`,
+ * The total of stored bytes lives in the file (`dead_letter_totals`,
  * kept by triggers in the same transaction as every insert and delete), so
  * checking the cap after an add reads one row, and the cap holds whichever
  * process adds letters.
@@ -13,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { guard, immediateTransaction, requireLimit, requireRange, requireSafeInteger } from './sqlite-common.ts';
-import { StoreError, type DeadLetter, type DeadLetterLimits, type DeadLetterStore, type StoredDeadLetter } from './types.ts';
+import { StoreError, storedDeadLetterBytes, type DeadLetter, type DeadLetterLimits, type DeadLetterStore, type StoredDeadLetter } from './types.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -29,9 +30,8 @@ export const MAX_DEAD_LETTER_DETAIL_CHARS = 1_000;
 
 /**
  * Throws StoreError 'invalid' listing every problem: maxPayloadBytes a
- * non-negative integer, maxTotalBytes an integer at least maxPayloadBytes
- * (so the newest letter always fits), retentionMs a positive integer or
- * Infinity.
+ * non-negative integer, maxTotalBytes an integer at least maxPayloadBytes,
+ * retentionMs a positive integer or Infinity.
  */
 export function checkDeadLetterLimits(limits: DeadLetterLimits): void {
   const problems: string[] = [];
@@ -69,6 +69,7 @@ type LetterParams = [
   payloadBytes: number,
   payloadSha256: string,
   truncated: number,
+  storedBytes: number,
 ];
 
 const LETTER_COLUMNS = 'id, received_at_ms, topic, client_id, reason, detail, payload, payload_bytes, payload_sha256, truncated';
@@ -99,11 +100,12 @@ function cutDetail(detail: string): string {
 function prepareStatements(db: Database.Database) {
   return {
     insert: db.prepare<LetterParams>(
-      `INSERT INTO dead_letters (received_at_ms, topic, client_id, reason, detail, payload, payload_bytes, payload_sha256, truncated)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO dead_letters (received_at_ms, topic, client_id, reason, detail, payload, payload_bytes, payload_sha256, truncated, stored_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    storedBytes: db.prepare<[], number>('SELECT payload_bytes FROM dead_letter_totals WHERE id = 0').pluck(),
-    oldest: db.prepare<[], { id: number; bytes: number }>('SELECT id, length(payload) AS bytes FROM dead_letters ORDER BY id'),
+    storedBytes: db.prepare<[], number>('SELECT stored_bytes FROM dead_letter_totals WHERE id = 0').pluck(),
+    oldest: db.prepare<[], { id: number; bytes: number }>('SELECT id, stored_bytes AS bytes FROM dead_letters ORDER BY id'),
+    newestId: db.prepare<[], number>('SELECT MAX(id) FROM dead_letters').pluck(),
     deleteUpTo: db.prepare<[number]>('DELETE FROM dead_letters WHERE id <= ?'),
     deleteReceivedBefore: db.prepare<[number]>('DELETE FROM dead_letters WHERE received_at_ms < ?'),
     list: db.prepare<[number, number], DeadLetterRow>(`SELECT ${LETTER_COLUMNS} FROM dead_letters WHERE id < ? ORDER BY id DESC LIMIT ?`),
@@ -133,7 +135,8 @@ export class SqliteDeadLetters implements DeadLetterStore {
 
   /**
    * Stores the letters, cut to the limits, in one transaction, then deletes
-   * the oldest letters until the stored payloads fit in maxTotalBytes. A
+   * the oldest letters until the stored letters fit in maxTotalBytes (the
+   * newest is always kept). A
    * letter with a non-integer receivedAtMs or a payload that is not a Buffer
    * fails the call with 'invalid' before anything is written.
    */
@@ -143,16 +146,18 @@ export class SqliteDeadLetters implements DeadLetterStore {
       requireSafeInteger(`dead letter on ${l.topic}: receivedAtMs`, l.receivedAtMs);
       if (!Buffer.isBuffer(l.payload)) throw new StoreError('invalid', `dead letter on ${l.topic}: payload must be a Buffer`);
       const truncated = l.payload.length > this.limits.maxPayloadBytes;
+      const stored = { ...l, detail: cutDetail(l.detail), payload: truncated ? l.payload.subarray(0, this.limits.maxPayloadBytes) : l.payload };
       return [
-        l.receivedAtMs,
-        l.topic,
-        l.clientId,
-        l.reason,
-        cutDetail(l.detail),
-        truncated ? l.payload.subarray(0, this.limits.maxPayloadBytes) : l.payload,
+        stored.receivedAtMs,
+        stored.topic,
+        stored.clientId,
+        stored.reason,
+        stored.detail,
+        stored.payload,
         l.payload.length,
         createHash('sha256').update(l.payload).digest('hex'),
         truncated ? 1 : 0,
+        storedDeadLetterBytes(stored),
       ];
     });
     guard('add dead letters', () => this.insertBatch(rows));
@@ -198,11 +203,13 @@ export class SqliteDeadLetters implements DeadLetterStore {
     return guard('prune dead letters', () => this.stmt.deleteReceivedBefore.run(cutoffMs).changes);
   }
 
-  /** Deletes the oldest letters whose payloads add up to at least `bytes`. Runs inside the add's transaction. */
+  /** Deletes the oldest letters, never the newest, that add up to at least `bytes`. Runs inside the add's transaction. */
   private deleteOldest(bytes: number): void {
+    const newestId = this.stmt.newestId.get();
     let freed = 0;
     let lastId: number | undefined;
     for (const row of this.stmt.oldest.iterate()) {
+      if (row.id === newestId) break;
       freed += row.bytes;
       lastId = row.id;
       if (freed >= bytes) break;

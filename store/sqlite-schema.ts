@@ -139,26 +139,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE dead_letters ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT NOT NULL DEFAULT '';
       ALTER TABLE dead_letters ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
-      UPDATE dead_letters SET payload_bytes = length(payload), payload_sha256 = vpp_sha256_hex(payload);
+      -- What the letter counts against the size cap (storedDeadLetterBytes in types.ts).
+      ALTER TABLE dead_letters ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+      UPDATE dead_letters SET
+        payload_bytes = length(payload),
+        payload_sha256 = vpp_sha256_hex(payload),
+        stored_bytes = length(payload) + length(CAST(topic AS BLOB)) + length(CAST(COALESCE(client_id, '') AS BLOB))
+          + length(CAST(reason AS BLOB)) + length(CAST(detail AS BLOB));
       -- Retention deletes by age.
       CREATE INDEX dead_letters_received ON dead_letters (received_at_ms);
 
-      -- Bytes of stored payloads, kept by triggers in the transaction that
-      -- adds or deletes letters, so the size cap is checked without a scan
-      -- and holds whichever process writes.
+      -- Total stored_bytes of all letters, kept by triggers in the
+      -- transaction that adds or deletes letters, so the size cap is checked
+      -- without a scan and holds whichever process writes.
       CREATE TABLE dead_letter_totals (
         id INTEGER PRIMARY KEY CHECK (id = 0),
-        payload_bytes INTEGER NOT NULL
+        stored_bytes INTEGER NOT NULL
       );
-      INSERT INTO dead_letter_totals (id, payload_bytes) SELECT 0, COALESCE(SUM(length(payload)), 0) FROM dead_letters;
+      INSERT INTO dead_letter_totals (id, stored_bytes) SELECT 0, COALESCE(SUM(stored_bytes), 0) FROM dead_letters;
       CREATE TRIGGER dead_letters_added AFTER INSERT ON dead_letters BEGIN
-        UPDATE dead_letter_totals SET payload_bytes = payload_bytes + length(NEW.payload) WHERE id = 0;
+        UPDATE dead_letter_totals SET stored_bytes = stored_bytes + NEW.stored_bytes WHERE id = 0;
       END;
       CREATE TRIGGER dead_letters_deleted AFTER DELETE ON dead_letters BEGIN
-        UPDATE dead_letter_totals SET payload_bytes = payload_bytes - length(OLD.payload) WHERE id = 0;
+        UPDATE dead_letter_totals SET stored_bytes = stored_bytes - OLD.stored_bytes WHERE id = 0;
       END;
-      CREATE TRIGGER dead_letters_payload_changed AFTER UPDATE OF payload ON dead_letters BEGIN
-        UPDATE dead_letter_totals SET payload_bytes = payload_bytes - length(OLD.payload) + length(NEW.payload) WHERE id = 0;
+      CREATE TRIGGER dead_letters_size_changed AFTER UPDATE OF stored_bytes ON dead_letters BEGIN
+        UPDATE dead_letter_totals SET stored_bytes = stored_bytes - OLD.stored_bytes + NEW.stored_bytes WHERE id = 0;
       END;
     `);
   },

@@ -467,7 +467,8 @@ describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
   });
 
   it('holds the dead-letter size cap whichever process adds the letters', () => {
-    const limits = { maxPayloadBytes: 10, maxTotalBytes: 30 };
+    // Each letter counts 18 bytes: 10 of payload, 't', 'schema' and a one-character detail.
+    const limits = { maxPayloadBytes: 10, maxTotalBytes: 54 };
     const ingest = open({ deadLetters: limits });
     const other = open({ deadLetters: limits });
     const letter = (n: number) => ({ receivedAtMs: n, topic: 't', clientId: null, reason: 'schema', detail: `${n}`, payload: Buffer.alloc(10, n) });
@@ -490,14 +491,14 @@ describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
     insertLetter.run(2, 't', 'schema', 'b', large);
     raw.close();
 
-    const store = open({ deadLetters: { maxPayloadBytes: 1_000, maxTotalBytes: 6_000 } });
+    const store = open({ deadLetters: { maxPayloadBytes: 1_000, maxTotalBytes: 6_020 } });
     expect(store.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h1']);
     expect(store.getDeviceState('dev-1')).toEqual(stateOf('dev-1', { lastTs: 5, lastSeenMs: 6, lastSeq: 7, metrics: { powerW: 1 } }));
     const [second, first] = store.listDeadLetters({ limit: 10 });
     expect(first).toMatchObject({ reason: 'not-json', payloadBytes: small.length, payloadSha256: sha256Hex(small), truncated: false });
     expect(second).toMatchObject({ reason: 'schema', payloadBytes: 5_000, payloadSha256: sha256Hex(large), truncated: false });
 
-    // 5 010 stored bytes came with the file; 1 000 more pass the cap, and the oldest goes.
+    // 5 028 stored bytes came with the file (payloads, topics, reasons, details); 1 008 more pass the cap, and the oldest goes.
     store.addDeadLetters([{ receivedAtMs: 3, topic: 't', clientId: null, reason: 'schema', detail: 'c', payload: Buffer.alloc(1_000, 2) }]);
     expect(store.listDeadLetters({ limit: 10 }).map((l) => l.detail)).toEqual(['c', 'b']);
   });

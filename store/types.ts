@@ -234,10 +234,30 @@ export interface StoredDeadLetter extends Omit<DeadLetter, 'payload'> {
 export interface DeadLetterLimits {
   /** Stored bytes kept per payload; the rest is cut (size and hash of the whole are kept). */
   maxPayloadBytes: number;
-  /** Total stored payload bytes; the oldest letters are deleted beyond it, at each add. */
+  /**
+   * Total bytes of stored letters (see storedDeadLetterBytes: payload, topic,
+   * client id, reason and detail); beyond it the oldest letters are deleted,
+   * at each add. The newest letter is always kept, so the total exceeds the
+   * cap by at most one letter.
+   */
   maxTotalBytes: number;
   /** Letters older than this are deleted by pruneDeadLetters. */
   retentionMs: number;
+}
+
+/**
+ * What one stored letter counts against maxTotalBytes: its stored (cut)
+ * payload and the UTF-8 bytes of its topic, client id, reason and detail.
+ * Every field counts, so letters with empty payloads are bounded too.
+ */
+export function storedDeadLetterBytes(letter: Pick<DeadLetter, 'payload' | 'topic' | 'clientId' | 'reason' | 'detail'>): number {
+  return (
+    letter.payload.length +
+    Buffer.byteLength(letter.topic) +
+    Buffer.byteLength(letter.clientId ?? '') +
+    Buffer.byteLength(letter.reason) +
+    Buffer.byteLength(letter.detail)
+  );
 }
 
 export interface DeadLetterStore {

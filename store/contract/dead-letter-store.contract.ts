@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DeadLetter, DeadLetterLimits, DeadLetterStore } from '../types.ts';
+import { storedDeadLetterBytes, type DeadLetter, type DeadLetterLimits, type DeadLetterStore } from '../types.ts';
 import type { OpenStore } from './open-store.ts';
 
 /** Opens a fresh, empty store that applies `limits`. */
@@ -125,9 +125,11 @@ export function describeDeadLetterStoreContract(name: string, open: OpenDeadLett
       expect(shortOne!.payload.toString('hex')).toBe(short.toString('hex'));
     });
 
-    it('deletes the oldest letters once the stored payloads exceed maxTotalBytes, keeping the newest', async () => {
-      const letters = await openWith({ ...ROOMY, maxPayloadBytes: 10, maxTotalBytes: 35 });
+    it('deletes the oldest letters once the stored letters exceed maxTotalBytes, keeping the newest', async () => {
       const ten = (n: number) => letter(n, n % 2 === 0 ? 'schema' : 'not-json', bytes(10, n));
+      // Room for three of these letters (each counts its payload, topic, client id, reason and detail), not four.
+      const size = Math.max(...[0, 1, 2, 3].map((n) => storedDeadLetterBytes(ten(n))));
+      const letters = await openWith({ ...ROOMY, maxPayloadBytes: 10, maxTotalBytes: 3 * size + 5 });
       letters.addDeadLetters([ten(0), ten(1), ten(2)]);
       expect(letters.listDeadLetters({ limit: 10 }).map((l) => l.detail)).toEqual(['detail 2', 'detail 1', 'detail 0']);
 
@@ -144,6 +146,14 @@ export function describeDeadLetterStoreContract(name: string, open: OpenDeadLett
       const left = letters.listDeadLetters({ limit: 10 });
       expect(left.map((l) => l.detail)).toEqual(['detail 9', 'detail 8', 'detail 7']);
       expect(left[0]).toMatchObject({ payloadBytes: 100, truncated: true });
+
+      // Every field counts: letters with empty payloads but long details are bounded too.
+      const wordy = (n: number): DeadLetter => ({ ...letter(n, 'schema', Buffer.alloc(0)), detail: `${n}`.padEnd(900, '.') });
+      letters.addDeadLetters([wordy(10)]);
+      expect(letters.listDeadLetters({ limit: 10 }).map((l) => l.detail.slice(0, 2))).toEqual(['10']);
+      // A letter larger than the cap on its own is still kept: the newest always is.
+      letters.addDeadLetters([wordy(11)]);
+      expect(letters.listDeadLetters({ limit: 10 }).map((l) => l.detail.slice(0, 2))).toEqual(['11']);
     });
 
     it('prunes letters older than the retention and returns how many', async () => {
