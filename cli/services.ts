@@ -100,7 +100,7 @@ export interface IngestService extends Service {
 export async function startIngestService(
   platform: Platform,
   mqttUrl: string,
-  tapInto?: { counters: IngestCounters; source: BrokerTapSource },
+  tapInto?: { counters: IngestCounters; source: BrokerTapSource; brokerStartedAtMs: number },
 ): Promise<IngestService> {
   const { config, store, clock, logger } = platform;
   const counters = tapInto?.counters ?? new IngestCounters();
@@ -131,6 +131,7 @@ export async function startIngestService(
     clock,
     logger,
     counters,
+    ...(tapInto ? { brokerStartedAtMs: tapInto.brokerStartedAtMs } : {}),
     settings: {
       maxBatchMessages: config.ingest.maxBatchMessages,
       maxBatchDelayMs: config.ingest.maxBatchDelayMs,
@@ -192,8 +193,7 @@ export async function startEmbeddedIngest(platform: Platform): Promise<EmbeddedI
   const source = createBrokerTapSource(counters, platform.clock);
   const broker = await startBrokerService(platform, { tap: source.tap, onPresence: (event) => source.onPresence(event) });
   // Connections older than this broker run are gone: presence is rebuilt from the ones that come.
-  source.onBrokerStarted(broker.startedAtMs);
-  const ingest = await startIngestService(platform, broker.url, { counters, source });
+  const ingest = await startIngestService(platform, broker.url, { counters, source, brokerStartedAtMs: broker.startedAtMs });
   return {
     broker,
     ingest,

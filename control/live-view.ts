@@ -6,12 +6,10 @@
  * thrown, because a bad publisher must not break the API.
  */
 import {
-  AggregateSnapshotCheck,
-  ServiceHealthCheck,
   TOPIC_ROOT,
   aggregateTopic,
-  checkSchema,
-  parseJson,
+  decodeAggregateSnapshot,
+  decodeServiceHealth,
   type AggregateLevel,
   type AggregateSnapshot,
   type ServiceHealth,
@@ -69,8 +67,7 @@ export function createLiveView(): FeedableLiveView {
   };
 
   function applyAggregate(topic: string, payload: Buffer): void {
-    const parsed = parseJson(payload);
-    const decoded = parsed.ok ? checkSchema(AggregateSnapshotCheck, parsed.value) : parsed;
+    const decoded = decodeAggregateSnapshot(payload);
     if (!decoded.ok) return void stats.rejected[decoded.reason]++;
     const snapshot = decoded.value;
     // The topic names what the snapshot is about; a payload claiming another entity is a publisher bug.
@@ -95,8 +92,7 @@ export function createLiveView(): FeedableLiveView {
       if (heartbeats.delete(service)) stats.cleared++;
       return;
     }
-    const parsed = parseJson(payload);
-    const decoded = parsed.ok ? checkSchema(ServiceHealthCheck, parsed.value) : parsed;
+    const decoded = decodeServiceHealth(payload);
     if (!decoded.ok) return void stats.rejected[decoded.reason]++;
     if (decoded.value.service !== service) return void stats.rejected['topic-mismatch']++;
     const current = heartbeats.get(service);

@@ -60,8 +60,14 @@ export interface IngestOptions {
   clock: () => number;
   logger: Logger;
   settings: IngestSettings;
-  /** Shared with the source, which counts what it received and what is in flight. */
+  /** Shared with the source, which counts what it received. */
   counters: IngestCounters;
+  /**
+   * When the broker ingest reads from started, if known at start (the
+   * embedded broker): devices the twin shows connected before that are
+   * offline. Over MQTT the broker's heartbeat and events say it.
+   */
+  brokerStartedAtMs?: number;
   scheduler?: SchedulerLike;
 }
 
@@ -91,6 +97,7 @@ export function startIngest(options: IngestOptions): Ingest {
   const { counters } = options;
   const directory = new Directory(options.registry);
   const twin = new Twin(options.twins.listDeviceStates(), { maxMetricsPerDevice: settings.maxMetricsPerDevice });
+  if (options.brokerStartedAtMs !== undefined) twin.applyBrokerStart(options.brokerStartedAtMs);
   const progress: PipelineProgress = { lastCommitAtMs: null };
   const deadLetterBudget = new DeadLetterBudget({ burst: settings.deadLetterBurst, perMinute: settings.deadLettersPerMinute });
   const startMs = clock();

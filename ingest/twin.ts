@@ -108,8 +108,13 @@ export class Twin {
     this.dirty.add(deviceId);
   }
 
-  /** A connection event from the broker; one older than the current presence is ignored. */
+  /**
+   * A connection event from the broker; one older than the current presence
+   * is ignored. Its broker run counts as a broker start (which the broker's
+   * heartbeat may not have told yet).
+   */
   applyPresence(event: PresenceEvent): void {
+    this.applyBrokerStart(event.brokerStartedAtMs);
     const state = this.stateOf(event.deviceId);
     if (state.presenceSinceMs !== null && event.ts < state.presenceSinceMs) return;
     if (event.connected) {

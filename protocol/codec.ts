@@ -15,6 +15,10 @@ import {
   MAX_STATUS_EXTRAS,
   STATUS_EXTRA_NAME_PATTERN,
   PresenceEventCheck,
+  ServiceHealthCheck,
+  AggregateSnapshotCheck,
+  type AggregateSnapshot,
+  type ServiceHealth,
   type Ack,
   type PresenceEvent,
   type Command,
@@ -87,6 +91,8 @@ export function decodeStatus(payload: Buffer | Uint8Array | string): Decoded<Sta
   return decoded;
 }
 const STATUS_EXTRA_NAME = new RegExp(STATUS_EXTRA_NAME_PATTERN);
+export const decodeServiceHealth: (payload: Buffer | Uint8Array | string) => Decoded<ServiceHealth> = decodeWith(ServiceHealthCheck);
+export const decodeAggregateSnapshot: (payload: Buffer | Uint8Array | string) => Decoded<AggregateSnapshot> = decodeWith(AggregateSnapshotCheck);
 export const decodePresenceEvent: (payload: Buffer | Uint8Array | string) => Decoded<PresenceEvent> = decodeWith(PresenceEventCheck);
 export const decodeCommand: (payload: Buffer | Uint8Array | string) => Decoded<Command> = decodeWith(CommandCheck);
 export const decodeAck: (payload: Buffer | Uint8Array | string) => Decoded<Ack> = decodeWith(AckCheck);

@@ -2,8 +2,9 @@
  * Delivery guarantee across a crash: `vpp up` is killed (SIGKILL) while a
  * device publishes at QoS 1, and started again on the same data folder.
  * Every message the broker acknowledged before the crash is in the store;
- * the device then resends what was not acknowledged and nothing is stored
- * twice. A SIGINT afterwards shuts down cleanly with exit code 0.
+ * the device, shown offline until it reconnects, then resends what was not
+ * acknowledged and nothing is stored twice. A SIGINT afterwards shuts down
+ * cleanly with exit code 0.
  */
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -71,6 +72,13 @@ describe('crash recovery', () => {
     const second = spawnVpp('up', env);
     running.push(second);
     await second.waitForOutput(/virtual power plant is up/);
+    // The device was connected when the process died and has not come back:
+    // the new broker run has no connection of it, so it is offline.
+    const twinAfterRestart = await eventually(async () => {
+      const twin = (await (await fetch(`${api}/devices/${id}`, { headers })).json()) as { online: boolean; presence: string };
+      return twin.presence === 'offline' ? twin : undefined;
+    }, 5_000, 'the device offline after the restart');
+    expect(twinAfterRestart.online).toBe(false);
     const store = openSqliteStore({ file: join(dataDir, 'vpp.db') });
     try {
       const stored = await store.queryTelemetry({ deviceId: id, fromMs: baseTs, toMs: baseTs + MESSAGES, limit: MESSAGES * 2 });

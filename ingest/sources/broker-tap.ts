@@ -6,12 +6,12 @@
  * window: the broker stops reading a device's socket while too many of its
  * messages (or of all devices') wait for `done` (broker/tap-flow-control.ts).
  *
- * The broker's connection events and its start time come in through
- * `onPresence` and `onBrokerStarted` and flow through the pipeline as
- * messages on their platform topics, in order with the devices' data.
+ * The broker's connection events come in through `onPresence` and flow
+ * through the pipeline as messages on their platform topic, in order with
+ * the devices' data.
  */
 import { Observable } from 'rxjs';
-import { BROKER_HEALTH_TOPIC, encodeJson, presenceTopic, type PresenceEvent, type ServiceHealth } from '../../protocol/index.ts';
+import { encodeJson, presenceTopic, type PresenceEvent } from '../../protocol/index.ts';
 import type { IngestCounters } from '../counters.ts';
 import type { InboundMessage, IngestSource, InflightReport } from '../types.ts';
 import { InflightTracker } from './inflight.ts';
@@ -31,8 +31,6 @@ export interface BrokerTapSource extends IngestSource {
   readonly tap: { onDevicePublish(message: TappedMessage, done: (err?: Error) => void): void };
   /** Give this to the broker as its presence listener. */
   onPresence(event: PresenceEvent): void;
-  /** Call once the broker listens, with its start time. */
-  onBrokerStarted(startedAtMs: number): void;
 }
 
 export function createBrokerTapSource(counters: IngestCounters, clock: () => number = Date.now): BrokerTapSource {
@@ -85,11 +83,6 @@ export function createBrokerTapSource(counters: IngestCounters, clock: () => num
     },
     onPresence(event) {
       if (open) hand(presenceTopic(event.deviceId), encodeJson(event), null, false, clock(), noop);
-    },
-    onBrokerStarted(startedAtMs) {
-      if (!open) return;
-      const health: ServiceHealth = { service: 'broker', ts: startedAtMs, ok: true, startedAtMs, counters: {} };
-      hand(BROKER_HEALTH_TOPIC, encodeJson(health), null, false, clock(), noop);
     },
     messages$,
     inflight: (): InflightReport => tracker.report(),

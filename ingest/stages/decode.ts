@@ -6,13 +6,11 @@
 import { map, type OperatorFunction } from 'rxjs';
 import {
   BROKER_HEALTH_TOPIC,
-  ServiceHealthCheck,
-  checkSchema,
   decodePresenceEvent,
+  decodeServiceHealth,
   decodeStatus,
   decodeTelemetry,
   parseDeviceTopic,
-  parseJson,
   parsePresenceTopic,
   samplesOf,
 } from '../../protocol/index.ts';
@@ -59,8 +57,7 @@ function decodePlatformMessage(message: InboundMessage): DecodedEnvelope | undef
     return { kind: 'presence', message, event: decoded.value };
   }
   if (message.topic === BROKER_HEALTH_TOPIC) {
-    const parsed = parseJson(message.payload);
-    const health = parsed.ok ? checkSchema(ServiceHealthCheck, parsed.value) : parsed;
+    const health = decodeServiceHealth(message.payload);
     if (!health.ok) return { kind: 'rejected', message, reason: health.reason, detail: health.detail };
     const startedAtMs = health.value.startedAtMs;
     if (startedAtMs === undefined) return { kind: 'rejected', message, reason: 'schema', detail: 'broker heartbeat without startedAtMs' };
