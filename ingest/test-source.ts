@@ -1,11 +1,10 @@
 /**
- * Test support: an IngestSource fed by hand, with the same in-flight
- * accounting as the real sources. `push` hands a message to the pipeline and
- * returns a promise of its acknowledgement.
+ * Test support: an IngestSource fed by hand, through the same outlet as the
+ * real sources. `push` hands a message to the pipeline and returns a
+ * promise of its acknowledgement.
  */
-import { Subject } from 'rxjs';
 import type { IngestCounters } from './counters.ts';
-import { InflightTracker } from './sources/inflight.ts';
+import { SourceOutlet } from './sources/outlet.ts';
 import type { InboundMessage, IngestSource } from './types.ts';
 
 export interface HandFedSource extends IngestSource {
@@ -13,24 +12,16 @@ export interface HandFedSource extends IngestSource {
 }
 
 export function createHandFedSource(counters: IngestCounters): HandFedSource {
-  const subject = new Subject<InboundMessage>();
-  const tracker = new InflightTracker();
+  const outlet = new SourceOutlet(counters);
   return {
-    messages$: subject.asObservable(),
-    inflight: () => tracker.report(),
-    close: () => subject.complete(),
+    messages$: outlet.messages$,
+    inflight: () => outlet.inflight(),
+    close: () => outlet.close(),
     push(message, onAck) {
-      counters.received++;
-      const release = tracker.add(message.receivedAtMs);
       return new Promise<void>((resolve) => {
-        subject.next({
-          retained: false,
-          ...message,
-          ack() {
-            if (!release()) return;
-            onAck?.();
-            resolve();
-          },
+        outlet.hand({ retained: false, ...message }, () => {
+          onAck?.();
+          resolve();
         });
       });
     },

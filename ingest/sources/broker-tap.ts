@@ -10,11 +10,10 @@
  * through the pipeline as messages on their platform topic, in order with
  * the devices' data.
  */
-import { Observable } from 'rxjs';
 import { encodeJson, presenceTopic, type PresenceEvent } from '../../protocol/index.ts';
 import type { IngestCounters } from '../counters.ts';
-import type { InboundMessage, IngestSource, InflightReport } from '../types.ts';
-import { InflightTracker } from './inflight.ts';
+import type { IngestSource } from '../types.ts';
+import { SourceOutlet } from './outlet.ts';
 
 /** What the broker hands over; structurally the broker's TappedPublish. */
 export interface TappedMessage {
@@ -34,62 +33,27 @@ export interface BrokerTapSource extends IngestSource {
 }
 
 export function createBrokerTapSource(counters: IngestCounters, clock: () => number = Date.now): BrokerTapSource {
-  const tracker = new InflightTracker();
-  let open = true;
-  // Until the pipeline subscribes, messages wait here; the broker's tap
-  // window bounds how many device publishes can.
-  let waiting: InboundMessage[] | undefined = [];
-  let emit: (message: InboundMessage) => void = (message) => waiting?.push(message);
-  let finish: (() => void) | undefined;
-
-  function hand(topic: string, payload: Buffer, clientId: string | null, retained: boolean, receivedAtMs: number, settle: (err?: Error) => void): void {
-    counters.received++;
-    const release = tracker.add(receivedAtMs);
-    emit({
-      topic,
-      payload,
-      clientId,
-      retained,
-      receivedAtMs,
-      ack() {
-        if (release()) settle();
-      },
-    });
-  }
-
-  const messages$ = new Observable<InboundMessage>((subscriber) => {
-    const queued = waiting ?? [];
-    waiting = undefined;
-    emit = (message) => subscriber.next(message);
-    finish = () => subscriber.complete();
-    for (const message of queued) subscriber.next(message);
-    if (!open) subscriber.complete();
-    return () => {
-      emit = () => undefined;
-    };
-  });
-
+  // Until the pipeline subscribes, messages wait in the outlet; the broker's
+  // tap window bounds how many device publishes can.
+  const outlet = new SourceOutlet(counters);
   const noop = (): void => undefined;
   return {
     tap: {
       onDevicePublish(message, done) {
-        if (!open) {
+        if (!outlet.open) {
           // Refused: the device retransmits after reconnecting (a will is routed anyway).
           done(new Error('ingest is not running'));
           return;
         }
-        hand(message.topic, message.payload, message.deviceId, false, message.receivedAtMs, done);
+        const { topic, payload, deviceId, receivedAtMs } = message;
+        outlet.hand({ topic, payload, clientId: deviceId, retained: false, receivedAtMs }, done);
       },
     },
     onPresence(event) {
-      if (open) hand(presenceTopic(event.deviceId), encodeJson(event), null, false, clock(), noop);
+      if (outlet.open) outlet.hand({ topic: presenceTopic(event.deviceId), payload: encodeJson(event), clientId: null, retained: false, receivedAtMs: clock() }, noop);
     },
-    messages$,
-    inflight: (): InflightReport => tracker.report(),
-    close() {
-      if (!open) return;
-      open = false;
-      finish?.();
-    },
+    messages$: outlet.messages$,
+    inflight: () => outlet.inflight(),
+    close: () => outlet.close(),
   };
 }

@@ -12,11 +12,10 @@
  * then stops sending, which is the backpressure.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
-import { Observable } from 'rxjs';
 import { SERVICE_PERMISSIONS } from '../../protocol/index.ts';
 import type { IngestCounters } from '../counters.ts';
-import type { InboundMessage, IngestSource } from '../types.ts';
-import { InflightTracker } from './inflight.ts';
+import type { IngestSource } from '../types.ts';
+import { SourceOutlet } from './outlet.ts';
 
 export interface MqttSubscriptionOptions {
   url: string;
@@ -49,8 +48,10 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
     connectTimeout: 10_000,
   };
   const client = await mqtt.connectAsync(options.url, clientOptions);
-  const { counters } = options;
-  const tracker = new InflightTracker();
+  // Messages that arrive before the pipeline subscribes (a persistent
+  // session delivers queued messages right after CONNACK) wait in the
+  // outlet; the in-flight bound applies to them too.
+  const outlet = new SourceOutlet(options.counters);
   // Reason for the cast: `_sendPacket` is private in MQTT.js's types; it is the
   // only place an automatic PUBACK can be held back.
   const internals = client as unknown as { _sendPacket: SendPacket };
@@ -63,55 +64,28 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
     sendPacket(packet, cb);
   };
 
-  // Messages that arrive before the pipeline subscribes (a persistent
-  // session delivers queued messages right after CONNACK) wait here; the
-  // in-flight bound applies to them too.
-  let waiting: InboundMessage[] | undefined = [];
-  let emit: ((message: InboundMessage) => void) | undefined = (message) => waiting?.push(message);
-  let finish: (() => void) | undefined;
   let resume: (() => void) | undefined;
 
   client.handleMessage = (packet: IPublishPacket, callback) => {
-    if (!emit) {
+    if (!outlet.open) {
       // Closing: leave the message unacknowledged for redelivery.
       callback();
       return;
     }
-    counters.received++;
-    const receivedAtMs = options.clock();
-    const release = tracker.add(receivedAtMs);
     const messageId = packet.messageId;
-    emit({
-      topic: packet.topic,
-      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-      clientId: null,
-      retained: packet.retain,
-      receivedAtMs,
-      ack() {
-        if (!release()) return;
-        if (packet.qos > 0 && messageId !== undefined) sendPacket({ cmd: 'puback', messageId });
-        if (resume && tracker.count < options.maxInflight) {
-          const next = resume;
-          resume = undefined;
-          next();
-        }
-      },
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    outlet.hand({ topic: packet.topic, payload, clientId: null, retained: packet.retain, receivedAtMs: options.clock() }, () => {
+      if (packet.qos > 0 && messageId !== undefined) sendPacket({ cmd: 'puback', messageId });
+      if (resume && outlet.inflightCount < options.maxInflight) {
+        const next = resume;
+        resume = undefined;
+        next();
+      }
     });
-    if (tracker.count < options.maxInflight) callback();
+    if (outlet.inflightCount < options.maxInflight) callback();
     else resume = () => callback();
   };
   if (options.onError) client.on('error', options.onError);
-
-  const messages$ = new Observable<InboundMessage>((subscriber) => {
-    const queued = waiting ?? [];
-    waiting = undefined;
-    emit = (message) => subscriber.next(message);
-    finish = () => subscriber.complete();
-    for (const message of queued) subscriber.next(message);
-    return () => {
-      emit = undefined;
-    };
-  });
 
   // Device data, the broker's connection events and its start time: every
   // filter ingest's account may subscribe to.
@@ -124,13 +98,10 @@ export async function connectMqttSubscription(options: MqttSubscriptionOptions):
   }
 
   return {
-    messages$,
+    messages$: outlet.messages$,
     client,
-    inflight: () => tracker.report(),
-    close() {
-      emit = undefined;
-      finish?.();
-    },
+    inflight: () => outlet.inflight(),
+    close: () => outlet.close(),
     async disconnect() {
       await client.endAsync();
     },
