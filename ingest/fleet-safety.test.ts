@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError, type SqliteStore, type TelemetryStore } from '../store/index.ts';
-import { startIngestHarness, within, type HarnessOptions, type IngestHarness } from './test-harness.ts';
+import { startIngestHarness, telemetryWith, within, type HarnessOptions, type IngestHarness } from './test-harness.ts';
 
 let harness: IngestHarness | undefined;
 afterEach(async () => {
@@ -32,31 +32,25 @@ async function expectFleetFlows(h: IngestHarness, ms = 2_000): Promise<void> {
   expect(await storedSamples(h.store, 'good')).toBe(before + 1);
 }
 
-/** Wraps the telemetry port so that it refuses, deterministically, any batch holding a point with `poisonW`. */
+/** The telemetry port refusing, deterministically, any batch holding a point with `poisonW`. */
 function refusing(store: SqliteStore): TelemetryStore {
-  return {
+  return telemetryWith(store, {
     writeTelemetry: async (points) => {
       if (points.some((p) => p.metrics.poisonW !== undefined)) throw new StoreError('invalid', 'value out of range for the column');
       return store.writeTelemetry(points);
     },
-    writeRollups: (rows) => store.writeRollups(rows),
-    queryTelemetry: (q) => store.queryTelemetry(q),
-    queryRollups: (q) => store.queryRollups(q),
-    checkHealth: () => store.checkHealth(),
-    close: async () => undefined,
-  };
+  });
 }
 
-/** Wraps the telemetry port so that every write fails as a busy database does, until `heal()`. */
+/** The telemetry port failing every write as a busy database does, until `heal()`. */
 function flaky(store: SqliteStore) {
   let broken = true;
-  const telemetry: TelemetryStore = {
-    ...refusing(store),
+  const telemetry = telemetryWith(store, {
     writeTelemetry: async (points) => {
       if (broken) throw new StoreError('unavailable', 'database is locked');
       return store.writeTelemetry(points);
     },
-  };
+  });
   return { telemetry, heal: () => (broken = false) };
 }
 

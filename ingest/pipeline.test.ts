@@ -1,6 +1,6 @@
 /**
- * The pipeline on a real SQLite file, fed through a Subject standing in for
- * the broker: acknowledgements come only after commit, bad messages are
+ * The pipeline on a real SQLite file, fed by hand through the sources'
+ * outlet standing in for the broker: acknowledgements come only after commit, bad messages are
  * dead-lettered and acknowledged, redeliveries are stored once, a failing
  * store is retried without acknowledging, and stopping flushes rollups.
  */
@@ -12,28 +12,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError, openSqliteStore, type SqliteStore, type TelemetryStore } from '../store/index.ts';
 import { IngestCounters } from './counters.ts';
 import { startIngest, type IngestSettings } from './ingest.ts';
+import { TEST_SETTINGS, telemetryWith } from './test-harness.ts';
 import { createHandFedSource } from './test-source.ts';
 
-const settings: IngestSettings = {
-  maxBatchMessages: 3,
-  maxBatchDelayMs: 10,
-  writeRetryDelayMs: 5,
-  maxFutureMs: 60_000,
-  maxAgeMs: 86_400_000,
-  rollupFlushEveryMs: 50,
-  rollupLatenessMs: 1_000,
-  liveIntervalMs: 50,
-  liveWindowMs: 60_000,
-  heartbeatIntervalMs: 1_000,
-  directoryRefreshMs: 1_000,
-  maxMetricsPerDevice: 16,
-  staleAfterMs: 30_000,
-  presenceCheckMs: 1_000,
-  stallAfterMs: 5_000,
-  shutdownTimeoutMs: 5_000,
-  deadLetterBurst: 100,
-  deadLettersPerMinute: 60,
-};
+// Small batches and a fast live tick: batches and aggregates show within a test.
+const settings: IngestSettings = { ...TEST_SETTINGS, maxBatchMessages: 3, maxBatchDelayMs: 10, liveIntervalMs: 50 };
 
 describe('ingest pipeline', () => {
   let dir: string;
@@ -151,18 +134,12 @@ describe('ingest pipeline', () => {
 
   it('retries a transiently failing store without acknowledging, then acknowledges', async () => {
     let failuresLeft = 2;
-    const flaky: TelemetryStore = {
-      ...store,
+    const flaky = telemetryWith(store, {
       writeTelemetry: async (points) => {
         if (failuresLeft-- > 0) throw new StoreError('unavailable', 'database is locked');
         return store.writeTelemetry(points);
       },
-      writeRollups: (rows) => store.writeRollups(rows),
-      queryTelemetry: (q) => store.queryTelemetry(q),
-      queryRollups: (q) => store.queryRollups(q),
-      checkHealth: () => store.checkHealth(),
-      close: async () => undefined,
-    };
+    });
     const h = harness(flaky);
     h.sendSample('b1', { powerW: 7 });
     await h.waitForAcks(1);

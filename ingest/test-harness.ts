@@ -98,6 +98,19 @@ export function startIngestHarness(options: HarnessOptions = {}): IngestHarness 
   };
 }
 
+/** The store's telemetry port with some methods replaced, e.g. to inject failures. */
+export function telemetryWith(store: SqliteStore, overrides: Partial<TelemetryStore>): TelemetryStore {
+  return {
+    writeTelemetry: (points) => store.writeTelemetry(points),
+    writeRollups: (rows) => store.writeRollups(rows),
+    queryTelemetry: (q) => store.queryTelemetry(q),
+    queryRollups: (q) => store.queryRollups(q),
+    checkHealth: () => store.checkHealth(),
+    close: async () => undefined,
+    ...overrides,
+  };
+}
+
 /** Resolves with the promise's value, or rejects when it takes longer than `ms`. */
 export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
