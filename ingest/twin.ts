@@ -63,22 +63,22 @@ export class Twin {
   }
 
   /**
-   * True when `metrics` would take the device past the cap on distinct
-   * metric names (names it already has do not count again).
+   * True when the samples would take the device past the cap on distinct
+   * metric names (names it already has do not count again). Runs for every
+   * message: when every name is known, which is the usual case, it
+   * allocates nothing.
    */
   wouldExceedMetrics(deviceId: string, samples: readonly TelemetrySample[]): boolean {
-    const known = this.states.get(deviceId)?.metrics ?? {};
-    let count = Object.keys(known).length;
-    if (count > this.options.maxMetricsPerDevice) return true;
-    const added = new Set<string>();
+    const known = this.states.get(deviceId)?.metrics;
+    let added: Set<string> | undefined;
     for (const sample of samples) {
-      for (const name of Object.keys(sample.metrics)) {
-        if (Object.hasOwn(known, name) || added.has(name)) continue;
-        added.add(name);
-        if (++count > this.options.maxMetricsPerDevice) return true;
+      for (const name in sample.metrics) {
+        if (known !== undefined && Object.hasOwn(known, name)) continue;
+        (added ??= new Set()).add(name);
       }
     }
-    return false;
+    if (added === undefined) return false;
+    return (known === undefined ? 0 : Object.keys(known).length) + added.size > this.options.maxMetricsPerDevice;
   }
 
   /** Merges samples; metrics keep the value of the newest sample that carried them. */
