@@ -64,6 +64,8 @@ export interface Authenticated {
   identity: Identity;
   /** Devices only: the accepted hash their secret matched. */
   secretHash: string | undefined;
+  /** Devices only: true when that hash is a previous secret in its grace period, which ends with time. */
+  onGraceSecret: boolean;
 }
 
 export interface AuthenticationDeps {
@@ -151,7 +153,7 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
       if (clientId !== SERVICE_PERMISSIONS[username].clientId || connectedIdentity(clientId)?.kind === 'device') {
         return 'client-id-rejected';
       }
-      return { identity: { kind: 'service', account: username }, secretHash: undefined };
+      return { identity: { kind: 'service', account: username }, secretHash: undefined, onGraceSecret: false };
     }
     const hashes = isValidDeviceId(username) ? credentials.getAcceptedSecretHashes(username, clock()) : [];
     if (hashes.length === 0) {
@@ -166,7 +168,7 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
     }
     if (matched === undefined) return 'bad-secret';
     if (clientId !== username || connectedIdentity(clientId)?.kind === 'service') return 'client-id-rejected';
-    return { identity: { kind: 'device', deviceId: username }, secretHash: matched };
+    return { identity: { kind: 'device', deviceId: username }, secretHash: matched, onGraceSecret: matched !== hashes[0] };
   }
 
   return { preConnect, authenticate };

@@ -59,6 +59,11 @@ export interface BrokerOptions {
   onPresence?: PresenceListener;
   /** How often connected devices' secrets are checked against the registry; default 5000. */
   credentialRecheckMs?: number;
+  /**
+   * How many connections on a current secret one recheck looks at (round
+   * robin); those on a previous secret are all checked every time. Default 500.
+   */
+  credentialRecheckSlice?: number;
   /** How often the broker's heartbeat is published on BROKER_HEALTH_TOPIC; default 2000. */
   heartbeatIntervalMs?: number;
   /**
@@ -72,6 +77,7 @@ export interface BrokerOptions {
 
 export const BROKER_DEFAULTS = {
   credentialRecheckMs: 5_000,
+  credentialRecheckSlice: 500,
   heartbeatIntervalMs: 2_000,
 } as const;
 
@@ -103,19 +109,22 @@ interface Connection {
   identity: Identity;
   /** Devices only: the accepted hash their secret matched at CONNECT. */
   secretHash: string | undefined;
+  /** Devices only: that hash was a previous secret in its grace period. */
+  onGraceSecret: boolean;
 }
 
 export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const maxPacketBytes = options.maxPacketBytes ?? MAX_PACKET_BYTES;
   const credentialRecheckMs = options.credentialRecheckMs ?? BROKER_DEFAULTS.credentialRecheckMs;
+  const credentialRecheckSlice = options.credentialRecheckSlice ?? BROKER_DEFAULTS.credentialRecheckSlice;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? BROKER_DEFAULTS.heartbeatIntervalMs;
-  validateOptions(options, { maxPacketBytes, credentialRecheckMs, heartbeatIntervalMs });
+  validateOptions(options, { maxPacketBytes, credentialRecheckMs, credentialRecheckSlice, heartbeatIntervalMs });
   const clock = options.clock ?? Date.now;
   const startedAtMs = clock();
   const logger = options.logger.child({ component: 'broker' });
   const counters = createBrokerCounters();
   const identities = new WeakMap<Client, Identity>();
-  const secretHashes = new WeakMap<Client, string>();
+  const secrets = new WeakMap<Client, { secretHash: string; onGraceSecret: boolean }>();
   // Connected clients by client id, filled when aedes registers a client,
   // which is just before it writes the CONNACK.
   const connected = new Map<string, Connection>();
@@ -138,9 +147,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     credentials: options.credentials,
     serviceSecretHashes,
     accept(client, authenticated) {
-      const { identity, secretHash } = authenticated;
+      const { identity, secretHash, onGraceSecret } = authenticated;
       identities.set(client, identity);
-      if (secretHash !== undefined) secretHashes.set(client, secretHash);
+      if (secretHash !== undefined) secrets.set(client, { secretHash, onGraceSecret });
       if (identity.kind === 'device') presence.authenticated(identity.deviceId, client);
     },
     connectedIdentity: (clientId) => connected.get(clientId)?.identity,
@@ -208,7 +217,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const identity = identities.get(client);
     if (identity === undefined) return;
     counters.connectionsAccepted += 1;
-    connected.set(client.id, { client, identity, secretHash: secretHashes.get(client) });
+    const secret = secrets.get(client);
+    connected.set(client.id, { client, identity, secretHash: secret?.secretHash, onGraceSecret: secret?.onGraceSecret ?? false });
     if (identity.kind === 'device') presence.opened(identity.deviceId, client);
   });
   broker.on('clientDisconnect', (client) => {
@@ -244,10 +254,48 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     return true;
   }
 
-  function* deviceSessions(): Generator<DeviceSession<Connection>> {
+  // Where the round robin over connections on a current secret stands.
+  let recheckCursor: Iterator<Connection> | undefined;
+
+  /**
+   * The device sessions one recheck looks at: every one on a previous
+   * secret (its grace period ends with time, and such sessions are few:
+   * devices in the middle of a rotation), and the next
+   * `credentialRecheckSlice` of the others, round robin. A session on its
+   * current secret can only lose it to a change in the registry, and a
+   * revocation reaches the broker at once anyway; so the run stays short
+   * however many devices are connected (a registry read each), and a full
+   * round over 20,000 connections takes 40 runs at the default slice.
+   */
+  function* sessionsToRecheck(): Generator<DeviceSession<Connection>> {
+    const session = (connection: Connection): DeviceSession<Connection> | undefined =>
+      connection.identity.kind !== 'device' || connection.secretHash === undefined || connection.client.closed
+        ? undefined
+        : { deviceId: connection.identity.deviceId, secretHash: connection.secretHash, connection };
     for (const connection of connected.values()) {
-      if (connection.identity.kind !== 'device' || connection.secretHash === undefined || connection.client.closed) continue;
-      yield { deviceId: connection.identity.deviceId, secretHash: connection.secretHash, connection };
+      const due = connection.onGraceSecret ? session(connection) : undefined;
+      if (due !== undefined) yield due;
+    }
+    const seen = new Set<Connection>();
+    let wrapped = false;
+    let taken = 0;
+    while (taken < credentialRecheckSlice) {
+      recheckCursor ??= connected.values();
+      const next = recheckCursor.next();
+      if (next.done === true) {
+        // Round again from the start, once per run (all may be ineligible).
+        recheckCursor = undefined;
+        if (wrapped) return;
+        wrapped = true;
+        continue;
+      }
+      // Back where this run started: every connection had its turn.
+      if (seen.has(next.value)) return;
+      seen.add(next.value);
+      const due = next.value.onGraceSecret ? undefined : session(next.value);
+      if (due === undefined) continue;
+      taken++;
+      yield due;
     }
   }
 
@@ -255,7 +303,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     counters.credentialRechecks += 1;
     let expired;
     try {
-      expired = findExpiredSessions(deviceSessions(), options.credentials, clock());
+      expired = findExpiredSessions(sessionsToRecheck(), options.credentials, clock());
     } catch (err) {
       counters.credentialRecheckFailures += 1;
       logger.warn({ err }, 'credential recheck failed; connections kept until the next one');
@@ -343,7 +391,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
 function validateOptions(
   options: BrokerOptions,
-  resolved: { maxPacketBytes: number; credentialRecheckMs: number; heartbeatIntervalMs: number },
+  resolved: { maxPacketBytes: number; credentialRecheckMs: number; credentialRecheckSlice: number; heartbeatIntervalMs: number },
 ): void {
   const problems: string[] = [];
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
@@ -352,7 +400,7 @@ function validateOptions(
   if (!Number.isInteger(resolved.maxPacketBytes) || resolved.maxPacketBytes < 2) {
     problems.push(`maxPacketBytes must be an integer >= 2, got ${resolved.maxPacketBytes}`);
   }
-  for (const name of ['credentialRecheckMs', 'heartbeatIntervalMs'] as const) {
+  for (const name of ['credentialRecheckMs', 'credentialRecheckSlice', 'heartbeatIntervalMs'] as const) {
     const intervalMs = resolved[name];
     if (!Number.isInteger(intervalMs) || intervalMs < 1) problems.push(`${name} must be an integer >= 1, got ${intervalMs}`);
   }

@@ -92,4 +92,31 @@ describe('broker secret rotation', () => {
     expect(device.connected).toBe(true);
     expect(bed.broker.counters().devicesDisconnectedSecretExpired).toBe(0);
   });
+
+  it('reads the registry, per run, for every device on a grace secret and only a slice of the others, round robin', async () => {
+    const clock = new TestClock();
+    bed = await startTestBed({ clock: clock.now, credentialRecheckMs: 10, credentialRecheckSlice: 1 });
+    const credentials = bed.credentials;
+    for (const id of ['bat-1', 'bat-2', 'bat-3']) await bed.connectDevice(id, credentials.add(id));
+    const oldSecret = credentials.add('bat-4');
+    credentials.rotate('bat-4', clock.nowMs + GRACE_MS);
+    await bed.connectDevice('bat-4', oldSecret);
+
+    const readsByRun = new Map<number, string[]>();
+    const getAccepted = credentials.getAcceptedSecretHashes.bind(credentials);
+    credentials.getAcceptedSecretHashes = (deviceId, nowMs) => {
+      const run = bed.broker.counters().credentialRechecks;
+      readsByRun.set(run, [...(readsByRun.get(run) ?? []), deviceId]);
+      return getAccepted(deviceId, nowMs);
+    };
+    const first = bed.broker.counters().credentialRechecks + 1;
+    await waitUntil(() => bed.broker.counters().credentialRechecks >= first + 7, 'eight rechecks ran');
+    const runs = Array.from({ length: 6 }, (_, i) => readsByRun.get(first + i) ?? []);
+    for (const reads of runs) {
+      expect(reads[0]).toBe('bat-4');
+      expect(reads).toHaveLength(2);
+    }
+    // Over three runs in a row, each device on its current secret was read once.
+    expect(runs.slice(0, 3).map((reads) => reads[1]).sort()).toEqual(['bat-1', 'bat-2', 'bat-3']);
+  });
 });
