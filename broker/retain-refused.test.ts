@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { allDevicesFilter, deviceTopic } from '../protocol/index.ts';
-import type { TappedPublish } from './tap.ts';
-import { collectMessages, nextEvent, roundTrip, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
+import { collectMessages, nextEvent, recordingTap, roundTrip, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
 describe('broker retain rule for devices', () => {
   let bed: TestBed;
@@ -10,15 +9,8 @@ describe('broker retain rule for devices', () => {
   });
 
   it('closes a device that retains on its telemetry or acks, without acknowledgement, routing or tap', async () => {
-    const tapped: TappedPublish[] = [];
-    bed = await startTestBed({
-      tap: {
-        onDevicePublish(message, done) {
-          tapped.push(message);
-          done();
-        },
-      },
-    });
+    const { tap, tapped } = recordingTap();
+    bed = await startTestBed({ tap });
     const secret = bed.credentials.add('bat-1');
     const observer = await bed.connectService('vpp-ingest');
     const routed = collectMessages(observer);

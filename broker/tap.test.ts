@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { aggregateTopic, allDevicesFilter, deviceTopic } from '../protocol/index.ts';
 import type { TappedPublish } from './tap.ts';
-import { collectMessages, nextEvent, roundTrip, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
+import { collectMessages, nextEvent, recordingTap, roundTrip, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
 /** A tap that holds every publish until the test releases it. */
 function createHoldingTap() {
@@ -97,15 +97,8 @@ describe('broker tap', () => {
   });
 
   it('taps status publishes but not acks, and nothing that services publish', async () => {
-    const tapped: TappedPublish[] = [];
-    bed = await startTestBed({
-      tap: {
-        onDevicePublish(message, done) {
-          tapped.push(message);
-          done();
-        },
-      },
-    });
+    const { tap, tapped } = recordingTap();
+    bed = await startTestBed({ tap });
     const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
     const service = await bed.connectService('vpp-ingest');
     const routed = collectMessages(service);

@@ -12,6 +12,7 @@ import { SERVICE_PERMISSIONS, type ServiceAccount } from '../protocol/index.ts';
 import { generateSecret, hashSecret } from '../store/credentials.ts';
 import { startBroker, type Broker, type BrokerOptions } from './broker.ts';
 import type { CredentialSource } from './authenticate.ts';
+import type { BrokerTap, TappedPublish } from './tap.ts';
 
 /** The registry's credentials, in memory: current and previous hash per device, grace periods, revocations. */
 export class TestCredentials implements CredentialSource {
@@ -194,4 +195,18 @@ export function collectMessages(client: MqttClient): Array<{ topic: string; payl
  */
 export async function roundTrip(client: MqttClient): Promise<void> {
   await client.unsubscribeAsync('vpp/v1/round-trip');
+}
+
+/** A tap that accepts every publish at once and records it. */
+export function recordingTap(): { tap: BrokerTap; tapped: TappedPublish[] } {
+  const tapped: TappedPublish[] = [];
+  return {
+    tapped,
+    tap: {
+      onDevicePublish(message, done) {
+        tapped.push(message);
+        done();
+      },
+    },
+  };
 }

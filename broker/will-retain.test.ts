@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { allDevicesFilter, deviceTopic } from '../protocol/index.ts';
-import type { TappedPublish } from './tap.ts';
-import { collectMessages, nextEvent, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
+import { collectMessages, nextEvent, recordingTap, startTestBed, subscribeGranted, waitUntil, type TestBed } from './test-helpers.ts';
 
 const offlineWill = {
   topic: deviceTopic('bat-1', 'status'),
@@ -43,15 +42,8 @@ describe('broker presence through retained status and last will', () => {
   });
 
   it('publishes the retained will when a device drops without DISCONNECT, and hands it to the tap', async () => {
-    const tapped: TappedPublish[] = [];
-    bed = await startTestBed({
-      tap: {
-        onDevicePublish(message, done) {
-          tapped.push(message);
-          done();
-        },
-      },
-    });
+    const { tap, tapped } = recordingTap();
+    bed = await startTestBed({ tap });
     const secret = bed.credentials.add('bat-1');
     const device = await bed.connectDevice('bat-1', secret, { will: offlineWill });
     await device.publishAsync(deviceTopic('bat-1', 'status'), '{"online":true}', { qos: 1, retain: true });
