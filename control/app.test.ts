@@ -160,35 +160,27 @@ describe('over a real socket', () => {
 });
 
 describe('buildControlApp', () => {
+  /** Valid dependencies, for the cases that spoil one of them. */
+  const validDeps = () => ({
+    registry: t.store,
+    telemetry: t.store,
+    twins: t.store,
+    deadLetters: t.store,
+    live: t.live,
+    revocations: { revokeDevice: async () => {} },
+    health: { check: async () => ({ ok: true, components: {} }) },
+    clock: () => T0,
+    logger: pino({ level: 'silent' }),
+    adminToken: ADMIN_TOKEN,
+    secretGraceMs: 60_000,
+  });
+
   it('refuses a short admin token at boot', async () => {
-    const deps = {
-      registry: t.store,
-      telemetry: t.store,
-      twins: t.store,
-      deadLetters: t.store,
-      live: t.live,
-      revocations: { revokeDevice: async () => {} },
-      health: { check: async () => ({ ok: true, components: {} }) },
-      clock: () => T0,
-      logger: pino({ level: 'silent' }),
-      secretGraceMs: 60_000,
-    };
-    await expect(buildControlApp({ ...deps, adminToken: 'short' })).rejects.toThrow(/adminToken: must be at least 16 characters/);
+    await expect(buildControlApp({ ...validDeps(), adminToken: 'short' })).rejects.toThrow(/adminToken: must be at least 16 characters/);
   });
 
   it('refuses a negative or fractional secret grace period at boot', async () => {
-    const deps = {
-      registry: t.store,
-      telemetry: t.store,
-      twins: t.store,
-      deadLetters: t.store,
-      live: t.live,
-      revocations: { revokeDevice: async () => {} },
-      health: { check: async () => ({ ok: true, components: {} }) },
-      clock: () => T0,
-      logger: pino({ level: 'silent' }),
-      adminToken: ADMIN_TOKEN,
-    };
+    const deps = validDeps();
     for (const secretGraceMs of [-1, 1.5, Number.NaN]) {
       await expect(buildControlApp({ ...deps, secretGraceMs })).rejects.toThrow(/^secretGraceMs: must be a non-negative integer/);
     }
