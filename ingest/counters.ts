@@ -10,8 +10,10 @@ export class IngestCounters {
   acceptedMessages = 0;
   acceptedSamples = 0;
   statusMessages = 0;
-  /** Connection events and broker starts applied to presence. */
+  /** The broker's connection events applied to presence. */
   presenceEvents = 0;
+  /** The broker's heartbeats received (each tells which broker run is current). */
+  brokerHeartbeats = 0;
   duplicateSamples = 0;
   batchesCommitted = 0;
   samplesCommitted = 0;

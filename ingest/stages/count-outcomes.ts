@@ -7,7 +7,8 @@ export function countOutcomes(counters: IngestCounters): MonoTypeOperatorFunctio
   return tap((envelope) => {
     if (envelope.kind === 'rejected') counters.reject(envelope.reason);
     else if (envelope.kind === 'status') counters.statusMessages++;
-    else if (envelope.kind === 'presence' || envelope.kind === 'broker-start') counters.presenceEvents++;
+    else if (envelope.kind === 'presence') counters.presenceEvents++;
+    else if (envelope.kind === 'broker-start') counters.brokerHeartbeats++;
     else {
       counters.acceptedMessages++;
       counters.acceptedSamples += envelope.samples.length;
