@@ -6,6 +6,7 @@
 import { interval, map, type Observable, type SchedulerLike } from 'rxjs';
 import type { AggregateLevel, AggregateSnapshot } from '../protocol/index.ts';
 import { MetricsSum } from './aggregate-metrics.ts';
+import { isConnected } from '../store/types.ts';
 import type { Directory } from './directory.ts';
 import type { Twin } from './twin.ts';
 
@@ -36,7 +37,7 @@ export function computeLiveAggregates(options: Omit<LiveAggregatesOptions, 'inte
     if (region !== undefined) sumOf('region', region);
   }
   for (const state of twin.all()) {
-    if (!state.online || state.lastSeenMs === null || state.lastSeenMs < nowMs - windowMs) continue;
+    if (!isConnected(state) || state.lastSeenMs === null || state.lastSeenMs < nowMs - windowMs) continue;
     const device = directory.cachedDevice(state.deviceId);
     if (!device) continue;
     sumOf('fleet', 'fleet').add(device.id, device.type, state.metrics);

@@ -22,9 +22,9 @@ describe('twin presence', () => {
   it('is online from the connected event and offline from the disconnect, with the time of each', () => {
     const twin = new Twin();
     twin.applyPresence(event('d1', true, 2_000));
-    expect(twin.get('d1')).toMatchObject({ presence: 'online', online: true, presenceSinceMs: 2_000 });
+    expect(twin.get('d1')).toMatchObject({ presence: 'online', presenceSinceMs: 2_000 });
     twin.applyPresence(event('d1', false, 5_000));
-    expect(twin.get('d1')).toMatchObject({ presence: 'offline', online: false, presenceSinceMs: 5_000 });
+    expect(twin.get('d1')).toMatchObject({ presence: 'offline', presenceSinceMs: 5_000 });
   });
 
   it('ignores an event older than the presence it would change', () => {
@@ -40,7 +40,7 @@ describe('twin presence', () => {
     twin.applyTelemetry('d1', sample(3_000), 3_000);
     expect(twin.markStale(12_999, 10_000)).toBe(0);
     expect(twin.markStale(13_001, 10_000)).toBe(1);
-    expect(twin.get('d1')).toMatchObject({ presence: 'stale', online: true, presenceSinceMs: 13_000 });
+    expect(twin.get('d1')).toMatchObject({ presence: 'stale', presenceSinceMs: 13_000 });
     twin.applyTelemetry('d1', sample(14_000), 14_000);
     expect(twin.get('d1')).toMatchObject({ presence: 'online', presenceSinceMs: 14_000 });
   });
@@ -58,12 +58,12 @@ describe('twin presence', () => {
 
   it('sets every device connected before a broker start offline; devices that connected since stay online', () => {
     const twin = new Twin([
-      { deviceId: 'old', lastTs: 1, lastSeenMs: 1, lastSeq: 1, metrics: {}, online: true, presence: 'online', presenceSinceMs: 500, status: null },
-      { deviceId: 'quiet', lastTs: 1, lastSeenMs: 1, lastSeq: 1, metrics: {}, online: true, presence: 'stale', presenceSinceMs: 600, status: null },
+      { deviceId: 'old', lastTs: 1, lastSeenMs: 1, lastSeq: 1, metrics: {}, presence: 'online', presenceSinceMs: 500, status: null },
+      { deviceId: 'quiet', lastTs: 1, lastSeenMs: 1, lastSeq: 1, metrics: {}, presence: 'stale', presenceSinceMs: 600, status: null },
     ]);
     twin.applyPresence(event('new', true, 1_500));
     twin.applyBrokerStart(1_000);
-    expect(twin.get('old')).toMatchObject({ presence: 'offline', online: false, presenceSinceMs: 1_000 });
+    expect(twin.get('old')).toMatchObject({ presence: 'offline', presenceSinceMs: 1_000 });
     expect(twin.get('quiet')).toMatchObject({ presence: 'offline', presenceSinceMs: 1_000 });
     expect(twin.get('new')?.presence).toBe('online');
     // The same broker's next heartbeat changes nothing.

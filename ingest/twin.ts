@@ -44,7 +44,6 @@ export class Twin {
         lastSeenMs: null,
         lastSeq: null,
         metrics: {},
-        online: false,
         presence: 'offline',
         presenceSinceMs: null,
         status: null,
@@ -58,7 +57,6 @@ export class Twin {
     if (state.presence === presence && state.presenceSinceMs !== null) return;
     state.presence = presence;
     state.presenceSinceMs = sinceMs;
-    state.online = presence !== 'offline';
     this.dirty.add(state.deviceId);
   }
 

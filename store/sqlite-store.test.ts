@@ -60,7 +60,7 @@ function sha256Hex(payload: Buffer): string {
 }
 
 function stateOf(deviceId: string, values: Partial<DeviceState> = {}): DeviceState {
-  return { deviceId, lastTs: null, lastSeenMs: null, lastSeq: null, metrics: {}, online: false, presence: 'offline', presenceSinceMs: null, status: null, ...values };
+  return { deviceId, lastTs: null, lastSeenMs: null, lastSeq: null, metrics: {}, presence: 'offline', presenceSinceMs: null, status: null, ...values };
 }
 
 /** A fresh store on a real file in its own temp folder; close removes the folder. */
@@ -149,7 +149,7 @@ describe('SqliteStore on a file', () => {
       { kind: 'device', entityId: 'dev-1', metric: 'powerW', bucketStartMs: 0, min: 1, max: 2, mean: 1.5, last: 2, count: 2, devicesReporting: 1, devicesTotal: 1 },
     ]);
     first.saveDeviceStates([
-      { deviceId: 'dev-1', lastTs: 5_000, lastSeenMs: 5_001, lastSeq: 1, metrics: { powerW: 10 }, online: true, presence: 'stale', presenceSinceMs: 4_000, status: null },
+      { deviceId: 'dev-1', lastTs: 5_000, lastSeenMs: 5_001, lastSeq: 1, metrics: { powerW: 10 }, presence: 'stale', presenceSinceMs: 4_000, status: null },
     ]);
     first.addDeadLetters([{ receivedAtMs: 1, topic: 't', clientId: null, reason: 'schema', detail: 'd', payload: Buffer.from('x') }]);
     await first.close();
@@ -160,7 +160,7 @@ describe('SqliteStore on a file', () => {
       { deviceId: 'dev-1', ts: 5_000, seq: 1, metrics: { powerW: 10 } },
     ]);
     expect(await second.queryRollups({ kind: 'device', entityId: 'dev-1', fromMs: 0, toMs: 60_000, bucketMs: 60_000 })).toHaveLength(1);
-    expect(second.getDeviceState('dev-1')).toMatchObject({ online: true, presence: 'stale', presenceSinceMs: 4_000 });
+    expect(second.getDeviceState('dev-1')).toMatchObject({ presence: 'stale', presenceSinceMs: 4_000 });
     expect(second.countDeadLettersByReason()).toEqual({ schema: 1 });
     expect((await second.writeTelemetry([{ deviceId: 'dev-1', ts: 5_000, seq: 1, metrics: { powerW: 99 } }])).inserted).toEqual([false]);
   });
@@ -433,7 +433,7 @@ describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
     expect(await store.queryTelemetry({ deviceId: 'dev-1', fromMs: 0, toMs: 10, limit: 10 })).toHaveLength(1);
     expect(store.compactTelemetry()).toBe(1);
 
-    store.saveDeviceStates([stateOf('dev-1', { presence: 'online', online: true, presenceSinceMs: 7 })]);
+    store.saveDeviceStates([stateOf('dev-1', { presence: 'online', presenceSinceMs: 7 })]);
     expect(store.twins.getDeviceState('dev-1')?.presence).toBe('online');
 
     store.deadLetters.addDeadLetters([{ receivedAtMs: 1, topic: 't', clientId: null, reason: 'schema', detail: '', payload: Buffer.from('x') }]);

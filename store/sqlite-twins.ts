@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { guard, immediateTransaction, requireSafeIntegerOrNull, serializeJson } from './sqlite-common.ts';
-import { PRESENCES, StoreError, type DeviceState, type Presence, type TwinStore } from './types.ts';
+import { PRESENCES, StoreError, isConnected, type DeviceState, type Presence, type TwinStore } from './types.ts';
 
 interface DeviceStateRow {
   device_id: string;
@@ -44,7 +44,6 @@ function stateFromRow(row: DeviceStateRow): DeviceState {
     lastSeenMs: row.last_seen_ms,
     lastSeq: row.last_seq,
     metrics: JSON.parse(row.metrics) as Record<string, number>,
-    online: row.online !== 0,
     presence: row.presence,
     presenceSinceMs: row.presence_since_ms,
     status: row.status === null ? null : (JSON.parse(row.status) as Record<string, unknown>),
@@ -69,7 +68,8 @@ function encodeState(s: DeviceState): StateParams {
     s.lastSeenMs,
     s.lastSeq,
     serializeJson(`${what}: metrics`, s.metrics),
-    s.online ? 1 : 0,
+    // The column predates presence; kept consistent with it for readers of the file.
+    isConnected(s) ? 1 : 0,
     s.presence,
     s.presenceSinceMs,
     s.status === null ? null : serializeJson(`${what}: status`, s.status),

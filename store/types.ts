@@ -174,6 +174,11 @@ export interface TelemetryStore {
 export const PRESENCES = ['online', 'stale', 'offline'] as const;
 export type Presence = (typeof PRESENCES)[number];
 
+/** True while the device is connected: presence online or stale. */
+export function isConnected(state: Pick<DeviceState, 'presence'>): boolean {
+  return state.presence !== 'offline';
+}
+
 /** Latest known state of a device: its digital twin. */
 export interface DeviceState {
   deviceId: string;
@@ -184,8 +189,7 @@ export interface DeviceState {
   lastSeq: number | null;
   /** Latest value of every metric ever reported. */
   metrics: Record<string, number>;
-  /** True while the device is connected (presence online or stale). */
-  online: boolean;
+  /** Connected and heard from (online), connected but silent (stale), or not connected; see isConnected. */
   presence: Presence;
   /** Since when `presence` has held (platform clock), null when never known. */
   presenceSinceMs: number | null;

@@ -1,6 +1,6 @@
 /** Devices and twins as the API shows them: ISO times, booleans instead of nullable timestamps. */
 import type { Static } from '@sinclair/typebox';
-import type { DeviceRecord, DeviceState } from '../../store/types.ts';
+import { isConnected, type DeviceRecord, type DeviceState } from '../../store/types.ts';
 import type { DeviceSummarySchema, DeviceTwinSchema } from '../schemas/devices.ts';
 
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
@@ -22,7 +22,7 @@ export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | 
     createdAt: isoTime(device.createdAtMs),
     revoked: device.revokedAtMs !== null,
     revokedAt: isoTimeOrNull(device.revokedAtMs),
-    online: state?.online ?? false,
+    online: state !== undefined && isConnected(state),
     // A device with no state was never seen: offline since nobody knows when.
     presence: state?.presence ?? 'offline',
     presenceSince: isoTimeOrNull(state?.presenceSinceMs),

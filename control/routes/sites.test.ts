@@ -54,7 +54,6 @@ describe('/api/v1/sites', () => {
         lastSeenMs: T0,
         lastSeq: 1,
         metrics: { powerW: 1500 },
-        online: true,
         presence: 'online',
         presenceSinceMs: T0 - 60_000,
         status: null,

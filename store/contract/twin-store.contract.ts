@@ -22,7 +22,6 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
       lastSeenMs: 1_700_000_000_456,
       lastSeq: 42,
       metrics: { powerW: -3200.5, socPct: 62.5 },
-      online: true,
       presence: 'online',
       presenceSinceMs: 1_700_000_000_000,
       status: { online: true, firmware: '1.4.2', extra: { nested: [1, 'two', null] } },
@@ -33,7 +32,6 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
       lastSeenMs: null,
       lastSeq: null,
       metrics: {},
-      online: false,
       presence: 'offline',
       presenceSinceMs: null,
       status: null,
@@ -52,7 +50,6 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
         ...full,
         lastSeq: 43,
         metrics: { socPct: 63 },
-        online: false,
         presence: 'offline',
         presenceSinceMs: 1_700_000_009_000,
         status: { online: false },
@@ -68,7 +65,7 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
     });
 
     it('lists all states by device id, or only the requested ones', () => {
-      const third: DeviceState = { ...empty, deviceId: 'dev-0', online: true, presence: 'online', presenceSinceMs: 5 };
+      const third: DeviceState = { ...empty, deviceId: 'dev-0', presence: 'online', presenceSinceMs: 5 };
       twins.saveDeviceStates([full, empty, third]);
       expect(twins.listDeviceStates().map((s) => s.deviceId)).toEqual(['dev-0', 'dev-1', 'dev-2']);
       expect(twins.listDeviceStates(['dev-2', 'dev-0', 'unknown'])).toEqual([third, empty]);
@@ -77,15 +74,15 @@ export function describeTwinStoreContract(name: string, open: OpenStore<TwinStor
 
     it('round-trips every presence with the time it began', () => {
       const states: DeviceState[] = [
-        { ...empty, deviceId: 'dev-a', online: true, presence: 'online', presenceSinceMs: 1_000 },
-        { ...empty, deviceId: 'dev-b', online: true, presence: 'stale', presenceSinceMs: 2_000 },
-        { ...empty, deviceId: 'dev-c', online: false, presence: 'offline', presenceSinceMs: 3_000 },
-        { ...empty, deviceId: 'dev-d', online: false, presence: 'offline', presenceSinceMs: null },
+        { ...empty, deviceId: 'dev-a', presence: 'online', presenceSinceMs: 1_000 },
+        { ...empty, deviceId: 'dev-b', presence: 'stale', presenceSinceMs: 2_000 },
+        { ...empty, deviceId: 'dev-c', presence: 'offline', presenceSinceMs: 3_000 },
+        { ...empty, deviceId: 'dev-d', presence: 'offline', presenceSinceMs: null },
       ];
       twins.saveDeviceStates(states);
       expect(twins.listDeviceStates()).toEqual(states);
-      twins.saveDeviceStates([{ ...states[0]!, online: true, presence: 'stale', presenceSinceMs: 4_000 }]);
-      expect(twins.getDeviceState('dev-a')).toMatchObject({ presence: 'stale', presenceSinceMs: 4_000, online: true });
+      twins.saveDeviceStates([{ ...states[0]!, presence: 'stale', presenceSinceMs: 4_000 }]);
+      expect(twins.getDeviceState('dev-a')).toMatchObject({ presence: 'stale', presenceSinceMs: 4_000 });
     });
 
     it('refuses metrics or a status that cannot be serialised with invalid, keeps what was stored, and goes on working', () => {
