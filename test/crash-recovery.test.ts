@@ -8,35 +8,25 @@
  */
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../store/index.ts';
-import { ADMIN_TOKEN, eventually, removeDir, tempDataDir } from './support/platform.ts';
-import { freePort, spawnVpp, stopVpp, type VppProcess } from './support/processes.ts';
+import { ADMIN_TOKEN, eventually } from './support/platform.ts';
+import { useProcessTestBed } from './support/process-bed.ts';
+import { stopVpp } from './support/processes.ts';
 
 const MESSAGES = 4_000;
 
 describe('crash recovery', () => {
-  const dataDir = tempDataDir();
-  const running: VppProcess[] = [];
-  afterAll(async () => {
-    for (const p of running) await stopVpp(p, 'SIGKILL');
-    removeDir(dataDir);
-  });
+  const bed = useProcessTestBed();
 
   it("loses no acknowledged message when the process is killed mid-stream", { timeout: 120_000 }, async () => {
-    const [mqttPort, httpPort] = [await freePort(), await freePort()];
-    const env = {
-      VPP_DATA_DIR: dataDir,
-      VPP_MQTT_PORT: String(mqttPort),
-      VPP_HTTP_PORT: String(httpPort),
-      VPP_ADMIN_TOKEN: ADMIN_TOKEN,
+    const { env, mqttPort, httpPort } = await bed.env({
       VPP_SIM_SITES: '0',
       // Small, slow batches: the kill lands while many messages are in flight.
       VPP_INGEST_BATCH_MESSAGES: '50',
       VPP_INGEST_BATCH_DELAY_MS: '20',
-    };
-    const first = spawnVpp('up', env);
-    running.push(first);
+    });
+    const first = bed.spawn('up', env);
     await first.waitForOutput(/virtual power plant is up/);
 
     const api = `http://127.0.0.1:${httpPort}/api/v1`;
@@ -69,8 +59,7 @@ describe('crash recovery', () => {
     const ackedBeforeCrash = new Set(acked);
     expect(ackedBeforeCrash.size).toBeLessThan(MESSAGES);
 
-    const second = spawnVpp('up', env);
-    running.push(second);
+    const second = bed.spawn('up', env);
     await second.waitForOutput(/virtual power plant is up/);
     // The device was connected when the process died and has not come back:
     // the new broker run has no connection of it, so it is offline.
@@ -79,7 +68,7 @@ describe('crash recovery', () => {
       return twin.presence === 'offline' ? twin : undefined;
     }, 5_000, 'the device offline after the restart');
     expect(twinAfterRestart.online).toBe(false);
-    const store = openSqliteStore({ file: join(dataDir, 'vpp.db') });
+    const store = openSqliteStore({ file: join(bed.dataDir, 'vpp.db') });
     try {
       const stored = await store.queryTelemetry({ deviceId: id, fromMs: baseTs, toMs: baseTs + MESSAGES, limit: MESSAGES * 2 });
       const storedIndexes = new Set(stored.map((point) => point.ts - baseTs));

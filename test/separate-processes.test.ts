@@ -5,44 +5,31 @@
  * ingest source, health covers all parts, and revoking a device through the
  * API disconnects it from a broker in another process.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, eventually, removeDir, tempDataDir } from './support/platform.ts';
-import { freePort, spawnVpp, stopVpp, type VppProcess } from './support/processes.ts';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, eventually } from './support/platform.ts';
+import { useProcessTestBed } from './support/process-bed.ts';
+import { stopVpp } from './support/processes.ts';
 
 const SITES = 4;
 
 describe('separate processes', () => {
-  const dataDir = tempDataDir();
-  const running: VppProcess[] = [];
-  afterAll(async () => {
-    for (const p of running.reverse()) await stopVpp(p, 'SIGKILL');
-    removeDir(dataDir);
-  });
+  const bed = useProcessTestBed();
 
   it('run the platform together through the broker and the store', { timeout: 120_000 }, async () => {
-    const [mqttPort, httpPort] = [await freePort(), await freePort()];
-    const env = {
-      VPP_DATA_DIR: dataDir,
-      VPP_MQTT_PORT: String(mqttPort),
-      VPP_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
-      VPP_HTTP_PORT: String(httpPort),
-      VPP_ADMIN_TOKEN: ADMIN_TOKEN,
+    const { env: base, mqttPort, httpPort } = await bed.env({
       VPP_INGEST_SECRET: 'separate-processes-ingest-secret',
       VPP_CONTROL_SECRET: 'separate-processes-control-secret',
       VPP_SIM_SITES: String(SITES),
       VPP_SIM_SPEED: '60',
       VPP_LOG_LEVEL: 'info',
-    };
-    const broker = spawnVpp('broker', env);
-    running.push(broker);
+    });
+    const env = { ...base, VPP_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}` };
+    const broker = bed.spawn('broker', env);
     await broker.waitForOutput(/broker listening/);
-    const ingest = spawnVpp('ingest', env);
-    running.push(ingest);
-    const control = spawnVpp('control', env);
-    running.push(control);
+    const ingest = bed.spawn('ingest', env);
+    const control = bed.spawn('control', env);
     await Promise.all([ingest.waitForOutput(/ingest running/), control.waitForOutput(/control API listening/)]);
-    const sim = spawnVpp('sim', env);
-    running.push(sim);
+    const sim = bed.spawn('sim', env);
     await sim.waitForOutput(/simulated fleet connected/);
 
     const api = (path: string, init: RequestInit = {}) =>

@@ -10,32 +10,18 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, eventually, removeDir, tempDataDir } from './support/platform.ts';
-import { freePort, spawnVpp, stopVpp, type VppProcess } from './support/processes.ts';
+import { ADMIN_TOKEN, eventually } from './support/platform.ts';
+import { useProcessTestBed } from './support/process-bed.ts';
+import { stopVpp } from './support/processes.ts';
 
 describe('a stalled store', () => {
-  const dataDir = tempDataDir();
-  const running: VppProcess[] = [];
+  const bed = useProcessTestBed();
   let lock: Database.Database | undefined;
-  afterAll(async () => {
-    lock?.close();
-    for (const p of running) await stopVpp(p, 'SIGKILL');
-    removeDir(dataDir);
-  });
+  afterAll(() => lock?.close());
 
   it('is reported by health and readiness, acknowledges nothing, and does not hold up SIGTERM', { timeout: 90_000 }, async () => {
-    const [mqttPort, httpPort] = [await freePort(), await freePort()];
-    const env = {
-      VPP_DATA_DIR: dataDir,
-      VPP_MQTT_PORT: String(mqttPort),
-      VPP_HTTP_PORT: String(httpPort),
-      VPP_ADMIN_TOKEN: ADMIN_TOKEN,
-      VPP_SIM_SITES: '0',
-      VPP_INGEST_STALL_AFTER_MS: '1000',
-      VPP_SHUTDOWN_TIMEOUT_MS: '2000',
-    };
-    const first = spawnVpp('up', env);
-    running.push(first);
+    const { env, mqttPort, httpPort } = await bed.env({ VPP_SIM_SITES: '0', VPP_INGEST_STALL_AFTER_MS: '1000', VPP_SHUTDOWN_TIMEOUT_MS: '2000' });
+    const first = bed.spawn('up', env);
     await first.waitForOutput(/virtual power plant is up/);
     const base = `http://127.0.0.1:${httpPort}`;
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -45,7 +31,7 @@ describe('a stalled store', () => {
     await eventually(async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined), 15_000, 'ready');
 
     // Another process takes SQLite's write lock and keeps it.
-    lock = new Database(join(dataDir, 'vpp.db'));
+    lock = new Database(join(bed.dataDir, 'vpp.db'));
     lock.exec('BEGIN IMMEDIATE');
 
     const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: id, username: id, password: secret, protocolVersion: 4, reconnectPeriod: 0 });
@@ -78,8 +64,7 @@ describe('a stalled store', () => {
     lock.exec('ROLLBACK');
     lock.close();
     lock = undefined;
-    const second = spawnVpp('up', env);
-    running.push(second);
+    const second = bed.spawn('up', env);
     await second.waitForOutput(/virtual power plant is up/);
     const again = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: id, username: id, password: secret, protocolVersion: 4, reconnectPeriod: 0 });
     await again.publishAsync(`vpp/v1/devices/${id}/telemetry`, JSON.stringify({ ts, seq: 1, metrics: { socPct: 50 } }), { qos: 1 });
