@@ -32,6 +32,14 @@ export class IngestCounters {
   /** Device minutes rolled up again from the store (late samples, minutes around a restart). */
   deviceMinutesRecomputed = 0;
   aggregatesPublished = 0;
+  /** Rule signals (fire, clear) handed to the alert store. */
+  alertSignals = 0;
+  /** Alert transitions the store made of them (and of removed rules). */
+  alertTransitions = 0;
+  /** Transient alert store failures, each retried. */
+  alertWriteFailures = 0;
+  /** Rule outputs the alert store refused; lost. */
+  alertOutputsRefused = 0;
   readonly rejected = new Map<RejectReason, number>();
 
   reject(reason: RejectReason): void {

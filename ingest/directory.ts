@@ -52,6 +52,11 @@ export class Directory {
     return this.devices.get(deviceId);
   }
 
+  /** Every active device, as last loaded. */
+  activeDevices(): IterableIterator<DeviceRef> {
+    return this.devices.values();
+  }
+
   regionOf(siteId: string): string | undefined {
     return this.regions.get(siteId);
   }

@@ -15,8 +15,8 @@
  */
 import { interval, Subscription, type SchedulerLike } from 'rxjs';
 import type { Logger } from 'pino';
-import { aggregateTopic, encodeJson, serviceHealthTopic, type AggregateSnapshot, type ServiceHealth } from '../protocol/index.ts';
-import type { DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
+import { aggregateTopic, encodeJson, serviceHealthTopic, type AggregateSnapshot, type AlertEvent, type AlertRule, type ServiceHealth } from '../protocol/index.ts';
+import type { AlertStore, DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
 import type { IngestCounters } from './counters.ts';
 import { DeadLetterBudget } from './dead-letter-budget.ts';
 import { Directory } from './directory.ts';
@@ -24,6 +24,8 @@ import { liveAggregates$ } from './live-aggregates.ts';
 import { runPipeline, type PipelineSettings } from './pipeline.ts';
 import { BUCKET_MS, bucketStartOf, RollupAccumulator } from './rollup-accumulator.ts';
 import type { PipelineProgress } from './stages/commit-batch.ts';
+import { startAlerting, type Alerting } from './rules/alerting.ts';
+import type { DevicePresence } from './rules/rule-engine.ts';
 import { Twin } from './twin.ts';
 import type { IngestSource } from './types.ts';
 
@@ -68,6 +70,15 @@ export interface IngestOptions {
    * offline. Over MQTT the broker's heartbeat and events say it.
    */
   brokerStartedAtMs?: number;
+  /** Alert rules evaluated on committed samples, live aggregates and presence; none when absent. */
+  alerting?: {
+    rules: readonly AlertRule[];
+    alerts: AlertStore;
+    /** How often presence rules are checked. */
+    tickMs: number;
+    /** Told of every alert transition stored (wakes the process's notifier). */
+    onEvents?(events: readonly AlertEvent[]): void;
+  };
   scheduler?: SchedulerLike;
 }
 
@@ -123,6 +134,22 @@ export function startIngest(options: IngestOptions): Ingest {
     }
   }
 
+  const alerting: Alerting | undefined = options.alerting
+    ? startAlerting({
+        rules: options.alerting.rules,
+        alerts: options.alerting.alerts,
+        deps: { regionOf: (siteId) => directory.regionOf(siteId), presences: () => presencesOf(directory, twin) },
+        counters,
+        clock,
+        logger: logger.child({ component: 'alerting' }),
+        tickMs: options.alerting.tickMs,
+        retryDelayMs: settings.writeRetryDelayMs,
+        stopTimeoutMs: settings.shutdownTimeoutMs,
+        ...(options.alerting.onEvents ? { onEvents: options.alerting.onEvents } : {}),
+        scheduler,
+      })
+    : undefined;
+
   let running = true;
   let latest: readonly AggregateSnapshot[] = [];
   let failure: Error | undefined;
@@ -133,7 +160,7 @@ export function startIngest(options: IngestOptions): Ingest {
   let tick = 0;
   const pipeline = runPipeline(
     options.source.messages$,
-    { ...options, directory, twin, accumulator, counters, logger, progress, deadLetterBudget },
+    { ...options, directory, twin, accumulator, counters, logger, progress, deadLetterBudget, ...(alerting ? { rules: alerting.input } : {}) },
     settings,
   ).subscribe({
     error: (error: unknown) => {
@@ -153,6 +180,7 @@ export function startIngest(options: IngestOptions): Ingest {
     liveAggregates$({ twin, directory, clock, windowMs: settings.liveWindowMs, intervalMs: settings.liveIntervalMs, scheduler }).subscribe(
       (snapshots) => {
         latest = snapshots;
+        alerting?.input({ kind: 'aggregates', snapshots });
         // The fleet and regions go out every tick; sites, which are many
         // (one retained message each), every SITE_PUBLISH_EVERY ticks.
         const withSites = tick++ % SITE_PUBLISH_EVERY === 0;
@@ -243,6 +271,7 @@ export function startIngest(options: IngestOptions): Ingest {
       }
       pipeline.unsubscribe();
       timers.unsubscribe();
+      await alerting?.stop();
       running = false;
       publishHeartbeatStopped();
     },
@@ -251,5 +280,13 @@ export function startIngest(options: IngestOptions): Ingest {
   function publishHeartbeatStopped(): void {
     const health: ServiceHealth = { service: 'ingest', ts: clock(), ok: false, detail: 'stopped', counters: counters.snapshot() };
     options.publish(serviceHealthTopic('ingest'), encodeJson(health), { retain: true });
+  }
+}
+
+/** Every active device with its presence as the twin has it (never seen: offline, since unknown). */
+function* presencesOf(directory: Directory, twin: Twin): Iterable<DevicePresence> {
+  for (const device of directory.activeDevices()) {
+    const state = twin.get(device.id);
+    yield { device, presence: state?.presence ?? 'offline', sinceMs: state?.presenceSinceMs ?? null };
   }
 }

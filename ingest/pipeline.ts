@@ -2,7 +2,8 @@
  * The ingest pipeline, as a diagram:
  *
  *   source → decode → validate → count → budgetDeadLetters → updateTwin
- *          → batchWrite (commit, then ack; isolate what the store refuses) → rollup → writeRollups
+ *          → batchWrite (commit, then ack; isolate what the store refuses) → evaluateRules
+ *          → rollup → writeRollups
  *
  * It completes when the source completes, after the last batch is committed
  * and acknowledged and every open rollup minute has been flushed.
@@ -19,6 +20,8 @@ import { budgetDeadLetters } from './stages/budget-dead-letters.ts';
 import { createBatchCommitter, isTransientStoreError, type PipelineProgress } from './stages/commit-batch.ts';
 import { countOutcomes } from './stages/count-outcomes.ts';
 import { decode } from './stages/decode.ts';
+import { evaluateRules } from './stages/evaluate-rules.ts';
+import type { RuleInput } from './rules/rule-engine.ts';
 import { rollup } from './stages/rollup.ts';
 import { updateTwin } from './stages/update-twin.ts';
 import { validate } from './stages/validate.ts';
@@ -48,6 +51,8 @@ export interface PipelineDeps {
   progress: PipelineProgress;
   clock: () => number;
   logger: Logger;
+  /** Where committed samples go for alert rules; none when no rules run. */
+  rules?: (input: RuleInput) => void;
   scheduler?: SchedulerLike;
 }
 
@@ -85,6 +90,7 @@ export function runPipeline(messages$: Observable<InboundMessage>, deps: Pipelin
       retryDelayMs: settings.writeRetryDelayMs,
       scheduler,
     }),
+    evaluateRules(deps.rules),
     rollup({ accumulator: deps.accumulator, counters, telemetry, findDevice, clock, flushEveryMs: settings.rollupFlushEveryMs, scheduler }),
     writeRollups({ telemetry, counters, logger, retryDelayMs: settings.writeRetryDelayMs, maxAttempts: 5, scheduler }),
   );

@@ -3,3 +3,5 @@ export * from './metrics.ts';
 export * from './messages.ts';
 export * from './codec.ts';
 export * from './checks.ts';
+export * from './alerts.ts';
+export * from './alert-rules.ts';

@@ -98,6 +98,22 @@ export function parsePresenceTopic(topic: string): string | undefined {
 export const BROKER_HEALTH_TOPIC = serviceHealthTopic('broker');
 
 /**
+ * Alert transitions, published by the platform (QoS 1) on
+ * `vpp/v1/alerts/{ruleId}/{subjectId}`: an open alert's latest transition is
+ * retained, and a resolution clears the retained message after publishing
+ * the resolved transition. `/`, `+`, `#` and `%` in a subject id are
+ * percent-encoded, so it stays one topic level.
+ */
+export function alertTopic(ruleId: string, subjectId: string): string {
+  return `${TOPIC_ROOT}/alerts/${encodeTopicLevel(ruleId)}/${encodeTopicLevel(subjectId)}`;
+}
+export const ALERTS_FILTER = `${TOPIC_ROOT}/alerts/#`;
+
+function encodeTopicLevel(level: string): string {
+  return level.replace(/[%/+#\u0000]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/**
  * MQTT accounts of platform services; a device id may never take one. Each
  * service has its own secret, connects with a fixed client id (its account
  * name, so nobody else can take over its session) and may publish and
@@ -118,7 +134,7 @@ export interface ServicePermissions {
 export const SERVICE_PERMISSIONS: Readonly<Record<ServiceAccount, ServicePermissions>> = {
   'vpp-ingest': {
     clientId: 'vpp-ingest',
-    publish: [AGGREGATES_FILTER, serviceHealthTopic('ingest')],
+    publish: [AGGREGATES_FILTER, serviceHealthTopic('ingest'), ALERTS_FILTER],
     subscribe: [allDevicesFilter('telemetry'), allDevicesFilter('status'), PRESENCE_FILTER, BROKER_HEALTH_TOPIC],
   },
   'vpp-control': {

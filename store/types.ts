@@ -7,7 +7,7 @@
  * the registry). The telemetry store is asynchronous because production
  * implementations talk to a server.
  */
-import type { DeviceType } from '../protocol/index.ts';
+import type { Alert, AlertEvent, AlertSeverity, AlertState, AlertSubjectKind, AlertTransition, DeviceType } from '../protocol/index.ts';
 
 export interface Site {
   id: string;
@@ -278,6 +278,165 @@ export interface DeadLetterStore {
   countDeadLettersByReason(): Record<string, number>;
   /** Deletes letters older than the retention; returns how many. */
   pruneDeadLetters(nowMs: number): number;
+}
+
+/**
+ * What a rule says about one subject at one time. `fire`: the condition
+ * started to hold (after its duration); `clear`: it stopped holding (past
+ * its hysteresis). A rule sends fire and clear alternately per subject.
+ */
+export interface RuleSignal {
+  ruleId: string;
+  severity: AlertSeverity;
+  subjectKind: AlertSubjectKind;
+  subjectId: string;
+  signal: 'fire' | 'clear';
+  atMs: number;
+  /** The filled-in summary (fire only; kept from the alert on clear). */
+  summary: string;
+  value: number | null;
+  labels: Record<string, string>;
+  /**
+   * Flapping window: a fire within this long after the alert was resolved
+   * reopens it; a rule's resolution is told to integrations only once it has
+   * held this long (a reopening within it cancels that, so integrations see
+   * neither).
+   */
+  flapWindowMs: number;
+}
+
+/**
+ * What a rule remembers about one subject between evaluations, so that a
+ * restart neither forgets since when a condition holds nor fires twice.
+ * A subject with no record is idle (condition not holding).
+ */
+export interface RuleSubjectState {
+  ruleId: string;
+  subjectId: string;
+  /** pending: the condition holds but not yet for its duration; active: it fired and has not cleared. */
+  status: 'pending' | 'active';
+  /** Since when the condition has held. */
+  sinceMs: number;
+  /** Rule-specific memory (e.g. the last value and its time for a frozen-value rule); at most 1 KiB as JSON. */
+  data: Record<string, number | string | boolean | null>;
+}
+
+export interface RuleSubjectKey {
+  ruleId: string;
+  subjectId: string;
+}
+
+export interface AlertQuery {
+  state?: AlertState | 'open';
+  severity?: AlertSeverity;
+  subjectId?: string;
+  ruleId?: string;
+  limit: number;
+  /** Newest first by id; pass the smallest id of a page for the next one. */
+  beforeId?: string;
+}
+
+export interface AlertWithTransitions extends Alert {
+  /** Oldest first. */
+  transitions: AlertTransition[];
+}
+
+/**
+ * Alerts, their transitions, rule state and the notification outbox, kept
+ * together so that one transaction stores a rule's decision, the alert's
+ * transition and what integrations must be told: a crash keeps all or none.
+ *
+ * Lifecycle, enforced here whoever calls (ingest's rules, control's
+ * operators, another process): at most one open alert per (rule, subject);
+ * firing → acknowledged → resolved, or firing → resolved; a resolved alert
+ * that fires again within its flapping window is reopened (the same id).
+ */
+export interface AlertStore {
+  /**
+   * Applies signals in order and saves or deletes rule subject states, in
+   * one transaction. For each signal:
+   * - fire, no open alert: reopens the latest alert of (rule, subject) when
+   *   it was resolved less than flapWindowMs before atMs (transition
+   *   `reopened`, told to integrations only if its resolution was told),
+   *   else opens a new one (`fired`);
+   * - fire, an open alert: nothing (it is already open);
+   * - clear, an open alert: resolves it by `rule` (`resolved`, told to
+   *   integrations once flapWindowMs has passed without a reopening);
+   * - clear, no open alert (an operator resolved it): nothing.
+   * Returns the transitions stored, oldest first.
+   *
+   * `save` is applied before `remove`, so a key in both ends removed (idle).
+   * The two lists do not tell which came last; when a key changed more than
+   * once, pass only its final state. Ending idle is the safe side of a
+   * wrong guess: a condition must then hold its whole duration again, where
+   * a stale saved state could fire early or never.
+   */
+  applyRuleResults(input: { signals: readonly RuleSignal[]; save?: readonly RuleSubjectState[]; remove?: readonly RuleSubjectKey[] }): AlertEvent[];
+  /** Every saved rule subject state (read at start). */
+  loadRuleStates(): RuleSubjectState[];
+  /**
+   * firing → acknowledged. Throws 'not-found'; 'conflict' when the alert is
+   * already acknowledged or resolved. Told to integrations at once.
+   */
+  acknowledgeAlert(id: string, input: { actor: string; note: string | null; atMs: number }): AlertEvent;
+  /**
+   * Open → resolved by an operator, with a reason. Throws 'not-found';
+   * 'conflict' when already resolved. Told to integrations at once. The rule
+   * keeps its state: the condition must clear and hold again to raise an
+   * alert again.
+   */
+  resolveAlert(id: string, input: { actor: string; reason: string; atMs: number }): AlertEvent;
+  getAlert(id: string): AlertWithTransitions | undefined;
+  /** Newest first (by id). */
+  listAlerts(query: AlertQuery): Alert[];
+  /** Open alerts (firing or acknowledged), newest first. */
+  listOpenAlerts(): Alert[];
+  countOpenAlerts(): { bySeverity: Record<AlertSeverity, number>; byState: Record<'firing' | 'acknowledged', number> };
+}
+
+/** One notification of one transition to one integration. */
+export interface Delivery {
+  id: number;
+  integration: string;
+  event: AlertEvent;
+  attempts: number;
+  /** Not delivered before this time (backoff, Retry-After). */
+  nextAttemptAtMs: number;
+  lastError: string | null;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+/**
+ * The notification outbox. Transitions that integrations must be told
+ * become deliveries, one per matching integration (routing is the
+ * notifier's), and each delivery is retried until it succeeds or runs out of
+ * attempts. A delivery is handed out only when every earlier delivery of the
+ * same alert to the same integration is delivered or dead, so each
+ * integration hears an alert's transitions in order.
+ */
+export interface AlertOutbox {
+  /**
+   * Transitions to be told and not routed yet, oldest first: told at once,
+   * or a rule's resolution whose flapping window has passed by nowMs
+   * without a reopening.
+   */
+  transitionsToRoute(nowMs: number, limit: number): AlertEvent[];
+  /**
+   * Creates the deliveries of transitions (none when no integration
+   * matches) and marks them routed, in one transaction; a transition already
+   * routed is skipped, so routing twice creates nothing twice.
+   */
+  routeTransitions(routes: readonly { seq: number; integrations: readonly string[] }[], nowMs: number): void;
+  /** Pending deliveries due at nowMs, each the first pending one of its (alert, integration), oldest first. */
+  dueDeliveries(nowMs: number, limit: number): Delivery[];
+  markDelivered(id: number, atMs: number): void;
+  /** Records a failed attempt: retried at nextAttemptAtMs, or dead when it is null. */
+  markFailed(id: number, input: { atMs: number; error: string; nextAttemptAtMs: number | null }): void;
+  /** Deliveries by integration and state. */
+  countDeliveries(): Record<string, Record<DeliveryState, number>>;
+  /** The earliest time a pending delivery or a held resolution becomes due, null when none. */
+  nextDueAtMs(): number | null;
 }
 
 /**
