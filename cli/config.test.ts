@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -24,5 +27,52 @@ describe('loadConfig', () => {
 
   it('derives the broker address from the MQTT port', () => {
     expect(loadConfig({ VPP_MQTT_PORT: '2883' }).mqttUrl).toBe('mqtt://127.0.0.1:2883');
+  });
+});
+
+describe('alert settings', () => {
+  it('load the shipped rules file by default', () => {
+    const { alerts } = loadConfig({});
+    expect(alerts.rules.rules.map((r) => r.id)).toEqual(
+      expect.arrayContaining(['battery-overheat', 'soc-implausible-change', 'soc-frozen', 'device-offline', 'device-stale', 'region-coverage-low']),
+    );
+    expect(alerts.rules.rules.find((r) => r.id === 'battery-overheat')).toMatchObject({
+      kind: 'threshold',
+      threshold: { metric: 'tempC', above: 55, forSeconds: 30, clearBelow: 50 },
+    });
+    expect(alerts.webhook).toBeUndefined();
+  });
+
+  it('list the rules file’s problems with the other settings’ problems', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-rules-'));
+    const file = join(dir, 'rules.json');
+    writeFileSync(file, JSON.stringify({ rules: [{ id: 'x', severity: 'loud', subject: 'device', summary: 's', offline: {} }] }));
+    let error: unknown;
+    try {
+      loadConfig({ VPP_ALERT_RULES: file, VPP_ALERT_WEBHOOK_URL: 'ftp://nope', VPP_SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/hook', VPP_HTTP_PORT: 'x' });
+    } catch (e) {
+      error = e;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain(`VPP_ALERT_RULES (${file}): rules[0].severity: must be one of critical, warning, info`);
+    expect(problems).toContain('VPP_ALERT_WEBHOOK_URL="ftp://nope" must be an http:// or https:// URL');
+    expect(problems).toContain('VPP_HTTP_PORT');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuse a webhook without its signing secret, and a rules file that is not YAML', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-rules-'));
+    const file = join(dir, 'rules.yaml');
+    writeFileSync(file, 'rules: [unclosed');
+    let error: unknown;
+    try {
+      loadConfig({ VPP_ALERT_RULES: file, VPP_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook' });
+    } catch (e) {
+      error = e;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('VPP_ALERT_WEBHOOK_SECRET is required with VPP_ALERT_WEBHOOK_URL');
+    expect(problems).toContain(`VPP_ALERT_RULES (${file}): is not valid YAML`);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

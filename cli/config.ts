@@ -1,8 +1,18 @@
 /**
  * Configuration: one schema with defaults, read from the environment in one
  * place, validated as a whole (every problem is listed, not just the first),
- * and frozen.
+ * and frozen. The alert rules file is read and checked here too, so its
+ * problems are listed with the others.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { validateAlertRules, type AlertRulesConfig } from '../protocol/index.ts';
+
+/** The rules `npm start` uses unless VPP_ALERT_RULES names another file. */
+export const DEFAULT_ALERT_RULES_FILE = fileURLToPath(new URL('./alert-rules.default.yaml', import.meta.url));
+/** Larger rules files are refused: a rules file is a few dozen rules. */
+const MAX_RULES_FILE_BYTES = 256 * 1024;
 
 export interface Config {
   host: string;
@@ -52,6 +62,16 @@ export interface Config {
     maxPayloadBytes: number;
     maxTotalMb: number;
   };
+  alerts: {
+    rulesFile: string;
+    rules: AlertRulesConfig;
+    /** Resolved alerts older than this are deleted (hourly), with their transitions and deliveries. */
+    retentionDays: number;
+    webhook: { url: string; secret: string } | undefined;
+    slack: { url: string } | undefined;
+    pagerduty: { routingKey: string; url: string } | undefined;
+    alertmanager: { url: string } | undefined;
+  };
   sim: {
     sites: number;
     speed: number;
@@ -59,6 +79,8 @@ export interface Config {
     telemetryIntervalMs: number;
     regions: string[];
     qos: 0 | 1;
+    /** Faults to inject, `kind:target@seconds[-end]`, comma-separated (parsed by the simulator). */
+    faults: string;
   };
 }
 
@@ -120,6 +142,50 @@ function secret(r: Reader, name: string): string | undefined {
   return value;
 }
 
+function url(r: Reader, name: string): string | undefined {
+  const value = str(r, name);
+  if (value === undefined) return undefined;
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    r.problems.push(`${name}=${JSON.stringify(value)} must be an http:// or https:// URL`);
+    return undefined;
+  }
+  return value;
+}
+
+/** Reads and checks the rules file; its problems are listed as `VPP_ALERT_RULES (file): …`. */
+function alertRules(r: Reader, file: string): AlertRulesConfig {
+  const empty: AlertRulesConfig = { rules: [], routes: [] };
+  const report = (message: string) => r.problems.push(`VPP_ALERT_RULES (${file}): ${message}`);
+  let text: string;
+  try {
+    const bytes = readFileSync(file);
+    if (bytes.length > MAX_RULES_FILE_BYTES) {
+      report(`larger than ${MAX_RULES_FILE_BYTES} bytes`);
+      return empty;
+    }
+    text = bytes.toString('utf8');
+  } catch (error) {
+    report(`cannot be read: ${(error as Error).message}`);
+    return empty;
+  }
+  let parsed: unknown;
+  try {
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 });
+  } catch (error) {
+    report(`is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`);
+    return empty;
+  }
+  const result = validateAlertRules(parsed);
+  if (!result.ok) {
+    for (const problem of result.problems) report(problem);
+    return empty;
+  }
+  return result.config;
+}
+
 /** Every variable the platform reads, with its default and meaning (for README and `vpp help`). */
 export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; description: string }> = [
   { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP and MQTT servers listen on' },
@@ -153,6 +219,15 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_RETENTION_ROLLUPS_1M_DAYS', fallback: '2', description: '1-minute rollups kept this long; 15-minute and 1-hour rollups keep the history' },
   { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever' },
   { name: 'VPP_RETENTION_DEAD_LETTER_DAYS', fallback: '7', description: 'dead letters older than this are deleted (hourly)' },
+  { name: 'VPP_ALERT_RULES', fallback: 'cli/alert-rules.default.yaml', description: 'alert rules file, YAML or JSON (see "Alerts" in README.md)' },
+  { name: 'VPP_ALERT_WEBHOOK_URL', fallback: 'none', description: 'signed webhook receiving every alert transition' },
+  { name: 'VPP_ALERT_WEBHOOK_SECRET', fallback: 'none (required with the URL)', description: 'HMAC-SHA256 key of the webhook signature (at least 16 characters)' },
+  { name: 'VPP_SLACK_WEBHOOK_URL', fallback: 'none', description: 'Slack incoming webhook for alert transitions' },
+  { name: 'VPP_PAGERDUTY_ROUTING_KEY', fallback: 'none', description: 'PagerDuty Events API v2 routing key: alerts trigger, acknowledge and resolve incidents' },
+  { name: 'VPP_PAGERDUTY_URL', fallback: 'https://events.pagerduty.com/v2/enqueue', description: 'PagerDuty Events API endpoint' },
+  { name: 'VPP_ALERTMANAGER_URL', fallback: 'none', description: 'Prometheus Alertmanager base URL: open alerts are posted and re-sent, resolutions end them' },
+  { name: 'VPP_RETENTION_ALERT_DAYS', fallback: '90', description: 'resolved alerts older than this are deleted (hourly)' },
+  { name: 'VPP_SIM_FAULTS', fallback: 'none', description: 'faults to inject into the simulated fleet, kind:target@seconds[-end], comma-separated (see "Simulator faults" in README.md)' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
   { name: 'VPP_SIM_SEED', fallback: '1', description: 'seed of the simulated fleet' },
@@ -171,6 +246,15 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
   }
   const mqttUrl = str(r, 'VPP_MQTT_URL') ?? `mqtt://127.0.0.1:${mqttPort}`;
   if (!/^mqtts?:\/\/[^/]+$/.test(mqttUrl)) r.problems.push(`VPP_MQTT_URL=${JSON.stringify(mqttUrl)} must look like mqtt://host:port`);
+
+  const rulesFile = str(r, 'VPP_ALERT_RULES') ?? DEFAULT_ALERT_RULES_FILE;
+  const webhookUrl = url(r, 'VPP_ALERT_WEBHOOK_URL');
+  const webhookSecret = secret(r, 'VPP_ALERT_WEBHOOK_SECRET');
+  if (webhookUrl !== undefined && webhookSecret === undefined) r.problems.push('VPP_ALERT_WEBHOOK_SECRET is required with VPP_ALERT_WEBHOOK_URL (receivers verify the signature)');
+  const slackUrl = url(r, 'VPP_SLACK_WEBHOOK_URL');
+  const pagerdutyKey = str(r, 'VPP_PAGERDUTY_ROUTING_KEY');
+  const pagerdutyUrl = url(r, 'VPP_PAGERDUTY_URL') ?? 'https://events.pagerduty.com/v2/enqueue';
+  const alertmanagerUrl = url(r, 'VPP_ALERTMANAGER_URL');
 
   const config: Config = {
     host: str(r, 'VPP_HOST') ?? '127.0.0.1',
@@ -212,6 +296,15 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       rollups15mDays: num(r, 'VPP_RETENTION_ROLLUPS_15M_DAYS', 400, 0.01, 36_500),
       deadLetterDays: num(r, 'VPP_RETENTION_DEAD_LETTER_DAYS', 7, 0.01, 36_500),
     },
+    alerts: {
+      rulesFile,
+      rules: alertRules(r, rulesFile),
+      retentionDays: num(r, 'VPP_RETENTION_ALERT_DAYS', 90, 0.01, 36_500),
+      webhook: webhookUrl !== undefined && webhookSecret !== undefined ? { url: webhookUrl, secret: webhookSecret } : undefined,
+      slack: slackUrl !== undefined ? { url: slackUrl } : undefined,
+      pagerduty: pagerdutyKey !== undefined ? { routingKey: pagerdutyKey, url: pagerdutyUrl } : undefined,
+      alertmanager: alertmanagerUrl !== undefined ? { url: alertmanagerUrl.replace(/\/+$/, '') } : undefined,
+    },
     sim: {
       sites: int(r, 'VPP_SIM_SITES', 100, 0, 100_000),
       speed: num(r, 'VPP_SIM_SPEED', 1, 0.001, 1_000_000),
@@ -219,6 +312,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       telemetryIntervalMs: int(r, 'VPP_SIM_INTERVAL_MS', 10_000, 1, 86_400_000),
       regions,
       qos: int(r, 'VPP_SIM_QOS', 1, 0, 1) as 0 | 1,
+      faults: str(r, 'VPP_SIM_FAULTS') ?? '',
     },
   };
   if (config.retention.rollups15mDays < config.retention.rollups1mDays) {
