@@ -1,12 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ALERTS_FILTER,
   AGGREGATES_FILTER,
   BROKER_HEALTH_TOPIC,
   DEVICE_CHANNELS,
   PRESENCE_FILTER,
   REVOCATIONS_TOPIC,
+  SERVICE_HEALTH_FILTER,
   SERVICE_PERMISSIONS,
   aggregateTopic,
+  alertTopic,
   allDevicesFilter,
   deviceTopic,
   presenceTopic,
@@ -110,8 +113,13 @@ describe('broker authorization of service accounts', () => {
     const refusedForControl = [allDevicesFilter('status'), PRESENCE_FILTER, aggregateTopic('fleet', ''), REVOCATIONS_TOPIC];
     for (const filter of refusedForControl) expect(await subscribeGranted(control, filter)).toEqual([128]);
 
-    expect(ingest.connected && control.connected).toBe(true);
-    expect(bed.broker.counters().unauthorizedSubscriptions).toBe(refusedForIngest.length + refusedForControl.length);
+    const observer = await bed.connectService('vpp-observer');
+    for (const filter of [ALERTS_FILTER, AGGREGATES_FILTER, SERVICE_HEALTH_FILTER]) expect(await subscribeGranted(observer, filter)).toEqual([1]);
+    const refusedForObserver = [allDevicesFilter('telemetry'), PRESENCE_FILTER, REVOCATIONS_TOPIC, 'vpp/v1/#'];
+    for (const filter of refusedForObserver) expect(await subscribeGranted(observer, filter)).toEqual([128]);
+
+    expect(ingest.connected && control.connected && observer.connected).toBe(true);
+    expect(bed.broker.counters().unauthorizedSubscriptions).toBe(refusedForIngest.length + refusedForControl.length + refusedForObserver.length);
   });
 
   it('lets each service publish where its permissions match, and closes it anywhere else', async () => {
@@ -120,10 +128,11 @@ describe('broker authorization of service accounts', () => {
     await ingest.publishAsync(aggregateTopic('fleet', ''), '{}', { qos: 1, retain: true });
     await ingest.publishAsync(aggregateTopic('region', 'north'), '{}', { qos: 1, retain: true });
     await ingest.publishAsync(serviceHealthTopic('ingest'), '{}', { qos: 1, retain: true });
+    await ingest.publishAsync(alertTopic('battery-overheat', 'bat-1'), '{}', { qos: 1, retain: true });
     const control = await bed.connectService('vpp-control');
     await control.publishAsync(REVOCATIONS_TOPIC, '{"deviceId":"bat-9"}', { qos: 1 });
     expect(ingest.connected && control.connected).toBe(true);
-    expect(bed.broker.counters()).toMatchObject({ unauthorizedPublishes: 0, publishesReceived: 4 });
+    expect(bed.broker.counters()).toMatchObject({ unauthorizedPublishes: 0, publishesReceived: 5 });
 
     const forbidden: Array<[ServiceAccount, string]> = [
       ['vpp-ingest', serviceHealthTopic('control')],
@@ -134,6 +143,9 @@ describe('broker authorization of service accounts', () => {
       ['vpp-control', aggregateTopic('fleet', '')],
       ['vpp-control', serviceHealthTopic('control')],
       ['vpp-control', 'elsewhere'],
+      ['vpp-control', alertTopic('battery-overheat', 'bat-1')],
+      ['vpp-observer', alertTopic('battery-overheat', 'bat-1')],
+      ['vpp-observer', aggregateTopic('fleet', '')],
     ];
     for (const [account, topic] of forbidden) {
       const service = await bed.connectService(account);

@@ -62,6 +62,7 @@ export class TestClock {
 export const SERVICE_SECRETS: Record<ServiceAccount, string> = {
   'vpp-ingest': generateSecret(),
   'vpp-control': generateSecret(),
+  'vpp-observer': generateSecret(),
 };
 
 export interface TestBed {

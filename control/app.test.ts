@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildControlApp } from './app.ts';
 import { toErrorReply } from './plugins/errors.ts';
-import { T0 } from './test-fixtures.ts';
+import { ALERT_RULES, T0 } from './test-fixtures.ts';
 import { ADMIN_TOKEN, AUTH, useControlTest } from './test-helper.ts';
 
 const t = useControlTest();
@@ -33,6 +33,12 @@ const EXPECTED_OPERATIONS = [
   'get /api/v1/fleet/history',
   'get /api/v1/dead-letters',
   'get /api/v1/services',
+  'get /api/v1/alerts',
+  'get /api/v1/alerts/{id}',
+  'post /api/v1/alerts/{id}/ack',
+  'post /api/v1/alerts/{id}/resolve',
+  'get /api/v1/alert-rules',
+  'get /api/v1/alert-deliveries',
 ];
 
 describe('OpenAPI document', () => {
@@ -166,6 +172,9 @@ describe('buildControlApp', () => {
     telemetry: t.store,
     twins: t.store,
     deadLetters: t.store,
+    alerts: t.store.alerts,
+    alertRules: ALERT_RULES,
+    onAlertTransition: () => {},
     live: t.live,
     revocations: { revokeDevice: async () => {} },
     health: { check: async () => ({ ok: true, components: {} }) },

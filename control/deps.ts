@@ -4,8 +4,8 @@
  * process, and in tests with real stores and a controlled clock.
  */
 import type { Logger } from 'pino';
-import type { AggregateLevel, AggregateSnapshot, ServiceHealth } from '../protocol/index.ts';
-import type { DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
+import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, ServiceHealth } from '../protocol/index.ts';
+import type { AlertOutbox, AlertStore, DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
 
 /** Latest live aggregates, as published retained by ingest on AGGREGATES_FILTER. */
 export interface LiveView {
@@ -61,6 +61,17 @@ export interface ControlDeps {
   telemetry: TelemetryStore;
   twins: TwinStore;
   deadLetters: DeadLetterStore;
+  /** Alerts and their lifecycle; of the outbox only the delivery counts, for the operator's view. */
+  alerts: AlertStore & Pick<AlertOutbox, 'countDeliveries'>;
+  /** The alert rules and notification routes as loaded at start, listed as they are. */
+  alertRules: AlertRulesConfig;
+  /**
+   * Called after an operator's acknowledgement or resolution is stored,
+   * with the stored transition, so the process can wake its notifier
+   * rather than wait for its next poll. Should not throw; if it does, the
+   * request still succeeds (the transition is stored) and a warning is logged.
+   */
+  onAlertTransition: (event: AlertEvent) => void;
   live: LiveView;
   revocations: Revocations;
   health: HealthCheck;

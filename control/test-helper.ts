@@ -11,11 +11,12 @@ import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import type { AlertEvent } from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import { buildControlApp } from './app.ts';
 import type { HealthReport } from './deps.ts';
 import { createLiveView, type FeedableLiveView } from './live-view.ts';
-import { T0 } from './test-fixtures.ts';
+import { ALERT_RULES, T0 } from './test-fixtures.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -31,6 +32,10 @@ export interface ControlTest {
   health: { report: HealthReport | (() => HealthReport) };
   revocations: { calls: string[]; fail: Error | null };
   clock: { nowMs: number };
+  /** Every event the app passed to onAlertTransition in this test, in order. */
+  alertTransitions: AlertEvent[];
+  /** When set, onAlertTransition throws it (after recording the event). */
+  alertTransitionFail: Error | null;
   /** Injects with the admin token. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
 }
@@ -69,6 +74,12 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
       telemetry: store,
       twins: store,
       deadLetters: store,
+      alerts: forwardTo(() => t.store.alerts),
+      alertRules: ALERT_RULES,
+      onAlertTransition: (event) => {
+        t.alertTransitions.push(event);
+        if (t.alertTransitionFail) throw t.alertTransitionFail;
+      },
       live: forwardTo(() => t.live),
       revocations: {
         async revokeDevice(deviceId) {
@@ -96,6 +107,8 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
     t.revocations.calls = [];
     t.revocations.fail = null;
     t.clock.nowMs = T0;
+    t.alertTransitions = [];
+    t.alertTransitionFail = null;
   });
 
   afterEach(async () => {

@@ -13,9 +13,15 @@
  * SimError 'connect-failed' after closing every connection it opened.
  * `stop()` stops the loop and disconnects every device cleanly; the fleet
  * cannot be restarted.
+ *
+ * Faults (`injectFault`, `FleetOptions.faults`): kept by a FleetFaults
+ * schedule that the same loop runs, on the same clock; see faults.ts for
+ * their written form and fault-effects.ts for what they do to readings.
  */
 import type { Logger } from 'pino';
 import { SimError } from './errors.ts';
+import { formatFaultSpec, quote, validateFaultSpec, MAX_FAULT_SPECS, type FaultKind, type FaultSpec } from './faults.ts';
+import { FleetFaults, groupBySite, resolveFaultTarget } from './fleet-faults.ts';
 import { DEFAULT_REGIONS, planSiteParams, type SimDeviceSpec, type SimSite } from './fleet-plan.ts';
 import { deriveSeed, hashString } from './random.ts';
 import { SimDevice, type FleetCounters, type SimDeviceContext } from './sim-device.ts';
@@ -51,6 +57,12 @@ export interface FleetOptions {
   connectTimeoutMs?: number;
   /** Devices connecting at the same time during start; 100 when absent. */
   connectConcurrency?: number;
+  /**
+   * Faults scheduled at start: each begins `startSeconds` after startFleet
+   * was called (when the loop starts, if absent or already past) and ends at
+   * `endSeconds` when given. At most MAX_FAULT_SPECS.
+   */
+  faults?: readonly FaultSpec[];
 }
 
 export interface FleetStats {
@@ -71,6 +83,8 @@ export interface FleetStats {
   connectionsLost: number;
   /** Sample slots skipped because the loop ran late (a sign of an overloaded machine). */
   missedSamples: number;
+  /** Faults in force now (scheduled ones not yet begun are not counted). */
+  faultsActive: number;
 }
 
 export interface Fleet {
@@ -83,6 +97,21 @@ export interface Fleet {
    * (reconnects, flushes the buffer). Throws SimError 'unknown-device'.
    */
   setOffline(deviceId: string, offline: boolean): void;
+  /**
+   * Injects a fault, written (`overheat:site-0001@30-90`) or built. It is in
+   * force at once unless its start is still ahead. Throws SimError
+   * 'invalid-options' (bad spec, end already past, a kind the target's
+   * devices do not have, too many faults, fleet stopped) or 'unknown-device'
+   * (a target naming no simulated device or site), naming the problem.
+   */
+  injectFault(spec: FaultSpec | string): void;
+  /**
+   * Ends every fault of `kind` on `target` (exactly as it was given), in
+   * force or scheduled. Returns false when there was none.
+   */
+  clearFault(kind: FaultKind, target: string): boolean;
+  /** Faults in force now, as they were given. */
+  activeFaults(): FaultSpec[];
 }
 
 /** Shortest wall-clock telemetry interval, whatever the speed. */
@@ -125,7 +154,29 @@ function validateOptions(options: FleetOptions): void {
     if (ids.has(device.id)) problems.push(`device ${device.id} is listed twice`);
     ids.add(device.id);
   }
+  problems.push(...faultProblems(options));
   if (problems.length > 0) throw new SimError('invalid-options', `invalid fleet options: ${problems.join('; ')}`);
+}
+
+/** Problems of `options.faults`: each spec, and whether its target names devices the kind applies to. */
+function faultProblems(options: FleetOptions): string[] {
+  const faults = options.faults;
+  if (faults === undefined) return [];
+  if (!Array.isArray(faults)) return ['faults must be an array of fault specs'];
+  if (faults.length > MAX_FAULT_SPECS) return [`faults has ${faults.length} specs, at most ${MAX_FAULT_SPECS}`];
+  const byId = new Map(options.devices.map((device) => [device.id, device]));
+  const bySite = groupBySite(options.devices);
+  const problems: string[] = [];
+  faults.forEach((spec: FaultSpec, index) => {
+    const invalid = typeof spec === 'object' && spec !== null ? validateFaultSpec(spec) : ['not a fault spec'];
+    if (invalid.length > 0) {
+      problems.push(...invalid.map((problem) => `faults[${index}]: ${problem}`));
+      return;
+    }
+    const resolved = resolveFaultTarget(spec, byId, bySite);
+    if (!resolved.ok) problems.push(`faults[${index}] ${quote(formatFaultSpec(spec))}: ${resolved.problem}`);
+  });
+  return problems;
 }
 
 /** Runs `task` over `items` with at most `concurrency` tasks at a time. */
@@ -218,15 +269,31 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     device.nextSampleAtMs = loopStartMs + offset * realIntervalMs;
   }
 
+  const faults = new FleetFaults({
+    devices,
+    wallStartMs,
+    physicsReading: (device, wallNowMs) => {
+      device.site.advanceTo(toSimulatedTime(wallNowMs));
+      return device.site.readMetrics(device.type);
+    },
+    logger: log,
+  });
+  for (const spec of options.faults ?? []) faults.schedule(spec);
+
   const minLoopSleepMs = Math.min(MIN_LOOP_SLEEP_BOUNDS_MS.upper, Math.max(MIN_LOOP_SLEEP_BOUNDS_MS.lower, realIntervalMs / 4));
   let timer: NodeJS.Timeout | undefined;
+  /** Wall-clock time the pending timer fires at, so an earlier fault event can bring it forward. */
+  let timerAtMs = Infinity;
   let running = true;
   const runLoop = (): void => {
     timer = undefined;
+    timerAtMs = Infinity;
     if (!running) return;
     const wallNowMs = clock();
     const simNowMs = toSimulatedTime(wallNowMs);
-    let wakeAtMs = wallNowMs + MAX_LOOP_SLEEP_MS;
+    // Faults first, so a sample taken in this pass already shows (or no longer shows) them.
+    faults.runDue(wallNowMs);
+    let wakeAtMs = Math.min(wallNowMs + MAX_LOOP_SLEEP_MS, faults.nextEventAtMs());
     for (const device of devices.values()) {
       // Commands end before the sample, so a sample after expiry reflects local control.
       device.checkCommandExpiry(wallNowMs);
@@ -243,7 +310,18 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       }
       wakeAtMs = Math.min(wakeAtMs, device.nextSampleAtMs, device.commandExpiresAtMs ?? Infinity);
     }
-    timer = setTimeout(runLoop, Math.max(minLoopSleepMs, wakeAtMs - clock()));
+    const sleepMs = Math.max(minLoopSleepMs, wakeAtMs - clock());
+    timerAtMs = clock() + sleepMs;
+    timer = setTimeout(runLoop, sleepMs);
+  };
+  /** Brings the loop forward when a fault was scheduled to start before the loop would next wake. */
+  const wakeForFaults = (): void => {
+    const nextAtMs = faults.nextEventAtMs();
+    if (!running || !timer || nextAtMs >= timerAtMs) return;
+    clearTimeout(timer);
+    const sleepMs = Math.max(0, nextAtMs - clock());
+    timerAtMs = clock() + sleepMs;
+    timer = setTimeout(runLoop, sleepMs);
   };
   runLoop();
   log.info({ devices: devices.size, sites: sites.size, speed: options.speed, realIntervalMs }, 'fleet started');
@@ -277,12 +355,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         commandsIgnored: counters.commandsIgnored,
         connectionsLost: counters.connectionsLost,
         missedSamples,
+        faultsActive: faults.activeCount,
       };
     },
     setOffline(deviceId, offline) {
       const device = devices.get(deviceId);
       if (!device) throw new SimError('unknown-device', `no simulated device ${deviceId}`);
-      device.setOffline(offline);
+      device.setOffline(offline, 'manual');
+    },
+    injectFault(spec) {
+      if (!running) throw new SimError('invalid-options', 'the fleet is stopped');
+      faults.inject(spec, clock());
+      wakeForFaults();
+    },
+    clearFault(kind, target) {
+      if (!running) return false;
+      return faults.clear(kind, target, clock());
+    },
+    activeFaults() {
+      return faults.active();
     },
   };
 }

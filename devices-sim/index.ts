@@ -13,6 +13,32 @@ export {
 export type { SimSite } from './fleet-plan.ts';
 export { MIN_REAL_INTERVAL_MS, startFleet, type Fleet, type FleetOptions, type FleetStats } from './fleet.ts';
 export { SIM_FIRMWARE } from './sim-device.ts';
+export {
+  DEFAULT_RECONNECT_AFTER_SECONDS,
+  FAULT_KINDS,
+  MAX_FAULT_SECONDS,
+  MAX_FAULT_SPECS,
+  MAX_FAULT_SPEC_LENGTH,
+  faultAppliesTo,
+  formatFaultSpec,
+  isFaultKind,
+  parseFaultSpec,
+  parseFaultSpecs,
+  validateFaultSpec,
+  type FaultKind,
+  type FaultParse,
+  type FaultSpec,
+} from './faults.ts';
+export { OVERHEAT_PLATEAU_C, OVERHEAT_RATE_C_PER_S, SOC_JUMP_PCT } from './fault-effects.ts';
+export {
+  MAX_FAULT_COMMAND_LENGTH,
+  appendFaultCommand,
+  formatFaultCommand,
+  parseFaultCommand,
+  watchFaultFile,
+  type FaultCommand,
+  type WatchFaultFileOptions,
+} from './fault-file.ts';
 export { SimError, type SimErrorCode } from './errors.ts';
 export {
   SimulatedSite,

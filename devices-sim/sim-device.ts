@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { deviceTopic, encodeJson, type Ack, type DeviceType } from '../protocol/index.ts';
 import { encodeBatch, splitIntoBatches, type EncodedSample } from './batches.ts';
 import { decideCommand } from './commands.ts';
+import { DeviceFaultState } from './fault-effects.ts';
 import type { SimDeviceSpec } from './fleet-plan.ts';
 import type { SimulatedSite } from './site.ts';
 
@@ -61,6 +62,13 @@ export interface SimDeviceContext {
 
 type PendingSample = EncodedSample;
 
+/**
+ * Why a device is kept offline: by the operator (`setOffline`) or by a
+ * `disconnect` fault. It stays offline while either holds, so clearing one
+ * does not bring back a device the other still keeps away.
+ */
+export type OfflineReason = 'manual' | 'fault';
+
 interface ActiveCommand {
   id: string;
   expiresAtMs: number;
@@ -85,7 +93,10 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
 export class SimDevice {
   readonly id: string;
   readonly type: DeviceType;
+  readonly siteId: string;
   readonly site: SimulatedSite;
+  /** Faults in force on this device; the fleet's fault schedule is their only writer. */
+  readonly faults = new DeviceFaultState();
   /** Wall-clock time of the next sample; owned by the fleet loop. */
   nextSampleAtMs = 0;
 
@@ -97,7 +108,7 @@ export class SimDevice {
   /** Bumped whenever a client is abandoned, so its late callbacks are ignored. */
   private generation = 0;
   private isConnected = false;
-  private forcedOffline = false;
+  private readonly offlineReasons = new Set<OfflineReason>();
   private stopped = false;
   private seq = 0;
   private lastTs = -1;
@@ -112,6 +123,7 @@ export class SimDevice {
   constructor(spec: SimDeviceSpec & { secret: string }, site: SimulatedSite, context: SimDeviceContext) {
     this.id = spec.id;
     this.type = spec.type;
+    this.siteId = spec.siteId;
     this.secret = spec.secret;
     this.site = site;
     this.context = context;
@@ -171,16 +183,20 @@ export class SimDevice {
     });
   }
 
-  /** Takes one sample of the site's current state (the caller has advanced the site) and sends or buffers it. */
+  /**
+   * Takes one sample of the site's current state (the caller has advanced
+   * the site), as the faults in force make the device report it, and sends
+   * or buffers it. A `silent` device takes no sample at all: like a sensor
+   * loop that hung, it neither sends nor buffers, and its seq does not move.
+   */
   takeSample(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.faults.has('silent')) return;
+    const wallNowMs = this.context.clock();
     // Strictly increasing timestamps: the platform stores idempotently on (device, ts).
-    const ts = Math.max(Math.floor(this.context.clock()), this.lastTs + 1);
+    const ts = Math.max(Math.floor(wallNowMs), this.lastTs + 1);
     this.lastTs = ts;
-    const sample: PendingSample = {
-      seq: this.seq,
-      json: JSON.stringify({ ts, seq: this.seq, metrics: this.site.readMetrics(this.type) }),
-    };
+    const metrics = this.faults.read(this.site.readMetrics(this.type), wallNowMs);
+    const sample: PendingSample = { seq: this.seq, json: JSON.stringify({ ts, seq: this.seq, metrics }) };
     this.seq += 1;
     if (!this.isConnected) {
       this.addToBuffer([sample]);
@@ -204,12 +220,17 @@ export class SimDevice {
 
   /**
    * `true`: drops the connection without DISCONNECT (the broker publishes the
-   * will) and keeps sampling into the buffer. `false`: reconnects.
+   * will) and keeps sampling into the buffer. `false`: withdraws `reason`,
+   * and reconnects when no other reason keeps the device offline.
    */
-  setOffline(offline: boolean): void {
-    if (this.stopped || offline === this.forcedOffline) return;
-    this.forcedOffline = offline;
-    if (offline) {
+  setOffline(offline: boolean, reason: OfflineReason = 'manual'): void {
+    if (this.stopped) return;
+    const wasOffline = this.offlineReasons.size > 0;
+    if (offline) this.offlineReasons.add(reason);
+    else this.offlineReasons.delete(reason);
+    const isOffline = this.offlineReasons.size > 0;
+    if (isOffline === wasOffline) return;
+    if (isOffline) {
       this.abandonClient();
     } else {
       this.openClient();

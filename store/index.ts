@@ -14,6 +14,16 @@ export {
 export type { SqliteRegistry } from './sqlite-registry.ts';
 export type { SqliteTelemetry } from './sqlite-telemetry.ts';
 export type { SqliteTwins } from './sqlite-twins.ts';
+export { MAX_DELIVERY_ERROR_CHARS, MAX_TRANSITIONS_PER_ALERT, SqliteAlerts } from './sqlite-alerts.ts';
+export {
+  MAX_ALERT_ID_CHARS,
+  MAX_ALERT_LABEL_CHARS,
+  MAX_ALERT_LABELS,
+  MAX_ALERT_NOTE_CHARS,
+  MAX_ALERT_SUMMARY_CHARS,
+  MAX_FLAP_WINDOW_MS,
+  MAX_RULE_STATE_DATA_BYTES,
+} from './alert-lifecycle.ts';
 export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDeadLetters } from './sqlite-dead-letters.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';

@@ -168,6 +168,106 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `);
   },
+  // 3 → 4: alerts, their transitions, rule subject states and the
+  // notification outbox (sqlite-alerts.ts).
+  (db) => {
+    db.exec(`
+      -- AUTOINCREMENT: an alert id is never reused, even after pruning, since
+      -- integrations and operators refer to alerts by id.
+      CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule_id TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+        subject_kind TEXT NOT NULL CHECK (subject_kind IN ('device', 'site', 'region', 'fleet')),
+        subject_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('firing', 'acknowledged', 'resolved')),
+        summary TEXT NOT NULL,
+        value REAL,
+        -- JSON object of string values.
+        labels TEXT NOT NULL,
+        opened_at_ms INTEGER NOT NULL,
+        fired_at_ms INTEGER NOT NULL,
+        acknowledged_at_ms INTEGER,
+        acknowledged_by TEXT,
+        acknowledge_note TEXT,
+        resolved_at_ms INTEGER,
+        resolved_by TEXT,
+        resolve_reason TEXT,
+        reopen_count INTEGER NOT NULL DEFAULT 0
+      );
+      -- At most one open alert per (rule, subject), whichever process writes.
+      CREATE UNIQUE INDEX alerts_one_open ON alerts (rule_id, subject_id) WHERE state != 'resolved';
+      -- The latest alert of (rule, subject), which a fire may reopen.
+      CREATE INDEX alerts_rule_subject ON alerts (rule_id, subject_id, id);
+      -- Listing newest first, filtered by each of these.
+      CREATE INDEX alerts_rule ON alerts (rule_id, id);
+      CREATE INDEX alerts_subject ON alerts (subject_id, id);
+      CREATE INDEX alerts_state ON alerts (state, id);
+      CREATE INDEX alerts_severity ON alerts (severity, id);
+      -- Retention deletes resolved alerts by age.
+      CREATE INDEX alerts_resolved_at ON alerts (resolved_at_ms) WHERE state = 'resolved';
+
+      -- Each transition with the alert as it was right after it (JSON), so
+      -- an event told late says what was true then. notify_state:
+      --   queued    to be told at once;
+      --   held      a rule's resolution, told from not_before_ms on unless a
+      --             reopening cancels it first;
+      --   cancelled a held resolution that a reopening cancelled (never told);
+      --   routed    its deliveries exist (none when no integration matched);
+      --   silent    never told (a reopening of a resolution nobody heard of).
+      CREATE TABLE alert_transitions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        kind TEXT NOT NULL CHECK (kind IN ('fired', 'acknowledged', 'resolved', 'reopened')),
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        note TEXT,
+        notify_state TEXT NOT NULL CHECK (notify_state IN ('queued', 'held', 'cancelled', 'routed', 'silent')),
+        not_before_ms INTEGER,
+        alert TEXT NOT NULL,
+        CHECK (notify_state != 'held' OR not_before_ms IS NOT NULL)
+      );
+      -- An alert's history, oldest first; its latest transition; the per-alert bound.
+      CREATE INDEX alert_transitions_alert ON alert_transitions (alert_id, seq);
+      -- Transitions still to be told, oldest first.
+      CREATE INDEX alert_transitions_to_route ON alert_transitions (seq) WHERE notify_state IN ('queued', 'held');
+      -- The earliest held resolution.
+      CREATE INDEX alert_transitions_held ON alert_transitions (not_before_ms) WHERE notify_state = 'held';
+
+      CREATE TABLE rule_subject_states (
+        rule_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+        since_ms INTEGER NOT NULL,
+        -- JSON object of scalars, at most 1 KiB.
+        data TEXT NOT NULL,
+        PRIMARY KEY (rule_id, subject_id)
+      ) WITHOUT ROWID;
+
+      -- One notification of one transition to one integration. alert_id
+      -- repeats the transition's, so deliveries are ordered per (alert,
+      -- integration) without a join.
+      CREATE TABLE alert_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        transition_seq INTEGER NOT NULL REFERENCES alert_transitions (seq),
+        alert_id INTEGER NOT NULL,
+        integration TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        last_attempt_at_ms INTEGER,
+        last_error TEXT,
+        delivered_at_ms INTEGER,
+        -- Routing a transition twice creates nothing twice.
+        UNIQUE (transition_seq, integration)
+      );
+      -- The first pending delivery of each (alert, integration), which alone may be handed out.
+      CREATE INDEX alert_deliveries_pending ON alert_deliveries (alert_id, integration, transition_seq) WHERE state = 'pending';
+      -- Pending deliveries by due time.
+      CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at_ms) WHERE state = 'pending';
+      CREATE INDEX alert_deliveries_integration ON alert_deliveries (integration, state);
+    `);
+  },
 ];
 
 /**

@@ -1,12 +1,14 @@
 /**
- * Embedded store: the four storage ports over one SQLite file (better-sqlite3).
+ * Embedded store: the storage ports over one SQLite file (better-sqlite3).
  *
  * SqliteStore opens the file, configures the connection, migrates the
  * schema and builds one object per port on that connection: `registry`
  * (sqlite-registry.ts), `telemetry` (sqlite-telemetry.ts, with rollups in
- * sqlite-rollups.ts), `twins` (sqlite-twins.ts) and `deadLetters`
- * (sqlite-dead-letters.ts). It also implements every port itself by
- * delegating to them, so one store can be handed to whatever needs any port.
+ * sqlite-rollups.ts), `twins` (sqlite-twins.ts), `deadLetters`
+ * (sqlite-dead-letters.ts) and `alerts` (sqlite-alerts.ts: AlertStore and
+ * AlertOutbox). It also implements the first four ports itself by
+ * delegating to them, so one store can be handed to whatever needs any of
+ * them; alerts are used through `store.alerts` only.
  *
  * Several processes may open the same file: ingest writes telemetry while
  * control and the broker read the registry. WAL mode lets readers run beside
@@ -32,6 +34,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
+import { SqliteAlerts } from './sqlite-alerts.ts';
 import { SqliteDeadLetters, checkDeadLetterLimits, DEFAULT_DEAD_LETTER_LIMITS } from './sqlite-dead-letters.ts';
 import { SqliteRegistry } from './sqlite-registry.ts';
 import { DEFAULT_RETENTION, checkRetention, type PruneCounts, type RetentionPolicy } from './sqlite-rollups.ts';
@@ -143,6 +146,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   readonly telemetry: SqliteTelemetry;
   readonly twins: SqliteTwins;
   readonly deadLetters: SqliteDeadLetters;
+  /** AlertStore and AlertOutbox on the same connection; not delegated by the façade, use it directly. */
+  readonly alerts: SqliteAlerts;
   private readonly db: Database.Database;
   private readonly log: Logger;
   private closed = false;
@@ -194,6 +199,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       });
       this.twins = new SqliteTwins(db);
       this.deadLetters = new SqliteDeadLetters(db, deadLetterLimits);
+      this.alerts = new SqliteAlerts(db);
     } catch (error) {
       db.close();
       throw toStoreError(error, `cannot prepare ${options.file}`);
@@ -203,7 +209,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
     this.log.debug({ file: options.file, schemaVersion: SCHEMA_VERSION }, 'opened');
   }
 
-  /** Closes the database (all four ports); later calls do nothing. */
+  /** Closes the database (every port); later calls do nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

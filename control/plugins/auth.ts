@@ -4,6 +4,7 @@
  * token's content nor its length leaks through timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { ControlError } from '../errors.ts';
 
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
@@ -23,4 +24,14 @@ export function createBearerAuthorizer(adminToken: string): (authorization: stri
     if (!match) throw new ControlError('unauthorized', 'Authorization: send "Bearer <admin token>"');
     if (!timingSafeEqual(digest(match[1]!), expected)) throw new ControlError('unauthorized', 'Authorization: the token is not valid');
   };
+}
+
+/**
+ * Who an authorized request acts as, recorded as the actor of what it
+ * changes (an alert's acknowledgement or resolution). There is one admin
+ * token, so every operator is `admin`; named tokens will answer their name
+ * here, and nowhere else needs to change.
+ */
+export function operatorOf(_request: FastifyRequest): string {
+  return 'admin';
 }

@@ -10,7 +10,7 @@ export async function registerExternalPlugins(app: FastifyInstance): Promise<voi
       info: {
         title: 'Virtual power plant control API',
         description:
-          'Registry, provisioning, device twins, history and live aggregates of the fleet. Everything under /api/v1 needs `Authorization: Bearer <admin token>`.',
+          'Registry, provisioning, device twins, history and live aggregates of the fleet, and alerts. Everything under /api/v1 needs `Authorization: Bearer <admin token>`.',
         version: '1.0.0',
       },
       components: {
@@ -22,6 +22,7 @@ export async function registerExternalPlugins(app: FastifyInstance): Promise<voi
         { name: 'sites', description: 'sites, regions and their history' },
         { name: 'fleet', description: 'live aggregates and fleet history' },
         { name: 'dead-letters', description: 'messages the pipeline could not accept' },
+        { name: 'alerts', description: 'alerts raised by the rules, their acknowledgement and resolution, the rules and notification deliveries' },
       ],
     },
   });

@@ -391,3 +391,18 @@ describe('storeRuleOutputs (marbles)', () => {
     });
   });
 });
+
+describe('one output per input', () => {
+  it('name each subject once, by its status after the whole batch', () => {
+    const engine = engineFor(rules({ ...overheat, threshold: { metric: 'tempC', above: 55, clearBelow: 50, forSeconds: 10 } }));
+    const at = (ts: number, tempC: number) => ({ device: BATTERY, ts, metrics: { tempC } });
+    // Pending, then idle, then pending again, all in one batch: saved once, pending since the last rise.
+    const output = engine.step({ kind: 'samples', samples: [at(0, 60), at(1, 40), at(2, 60)] });
+    expect(output.remove).toEqual([]);
+    expect(output.save).toEqual([{ ruleId: 'hot', subjectId: 'b1', status: 'pending', sinceMs: 2, data: {} }]);
+    // Pending then idle: removed only.
+    const cooled = engine.step({ kind: 'samples', samples: [at(3, 60), at(4, 40)] });
+    expect(cooled.save).toEqual([]);
+    expect(cooled.remove).toEqual([{ ruleId: 'hot', subjectId: 'b1' }]);
+  });
+});

@@ -82,6 +82,8 @@ export class RuleEngine {
   private readonly recent = new Map<string, Recent>();
   /** When the engine first saw a device of unknown presence time (presence rules). */
   private readonly firstSeen = new Map<string, number>();
+  /** Statuses changed by the current step: the state to save, or null to remove. */
+  private readonly changed = new Map<string, RuleSubjectState | null>();
   private readonly byKind: { [K in AlertRule['kind']]: Array<Extract<AlertRule, { kind: K }>> } = {
     threshold: [],
     rateOfChange: [],
@@ -113,8 +115,14 @@ export class RuleEngine {
     return this.states.get(key(ruleId, subjectId))?.status ?? 'idle';
   }
 
+  /**
+   * Runs one input. The output names each (rule, subject) at most once, in
+   * `save` or in `remove`, by its status after the whole input: a batch of
+   * samples may take a subject through several statuses.
+   */
   step(input: RuleInput): RuleOutput {
     const out: RuleOutput = { signals: [], save: [], remove: [] };
+    this.changed.clear();
     switch (input.kind) {
       case 'samples':
         for (const sample of input.samples) this.onSample(sample, out);
@@ -125,6 +133,13 @@ export class RuleEngine {
       case 'tick':
         this.onTick(input.nowMs, out);
         break;
+    }
+    for (const [k, change] of this.changed) {
+      if (change) out.save.push(change);
+      else {
+        const [ruleId, subjectId] = k.split('\u0000') as [string, string];
+        out.remove.push({ ruleId, subjectId });
+      }
     }
     return out;
   }
@@ -308,10 +323,10 @@ export class RuleEngine {
     if (to === 'pending' || to === 'fire') {
       const state: SubjectState = { status: to === 'fire' ? 'active' : 'pending', sinceMs, data };
       this.states.set(k, state);
-      out.save.push({ ruleId: rule.id, subjectId, status: state.status, sinceMs, data });
+      this.changed.set(k, { ruleId: rule.id, subjectId, status: state.status, sinceMs, data });
     } else {
       this.states.delete(k);
-      out.remove.push({ ruleId: rule.id, subjectId });
+      this.changed.set(k, null);
     }
     if (to === 'fire' || to === 'clear') {
       out.signals.push({
