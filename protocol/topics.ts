@@ -110,7 +110,7 @@ export function alertTopic(ruleId: string, subjectId: string): string {
 export const ALERTS_FILTER = `${TOPIC_ROOT}/alerts/#`;
 
 function encodeTopicLevel(level: string): string {
-  return level.replace(/[%/+#\u0000]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return level.replace(/[%/+#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 /**
