@@ -26,6 +26,7 @@ export interface Config {
   /** Secrets of the platform services' own MQTT accounts, one each; generated and kept in the data folder when not set. */
   ingestSecret: string | undefined;
   controlSecret: string | undefined;
+  observerSecret: string | undefined;
   /** How long a device's previous secret keeps working after a rotation. */
   secretGraceMs: number;
   /** stop() waits this long for in-flight work before giving up (what was not committed was not acknowledged). */
@@ -196,6 +197,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_ADMIN_TOKEN', fallback: 'generated, kept in $VPP_DATA_DIR/admin-token', description: 'bearer token for /api/v1 (at least 16 characters)' },
   { name: 'VPP_INGEST_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/ingest-secret', description: 'password of the vpp-ingest MQTT account' },
   { name: 'VPP_CONTROL_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/control-secret', description: 'password of the vpp-control MQTT account' },
+  { name: 'VPP_OBSERVER_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/observer-secret', description: 'password of the read-only vpp-observer MQTT account (alerts, aggregates, heartbeats)' },
   { name: 'VPP_SECRET_GRACE_SECONDS', fallback: '86400', description: 'how long a device\'s previous secret keeps working after a rotation; then its connections are closed' },
   { name: 'VPP_SHUTDOWN_TIMEOUT_MS', fallback: '10000', description: 'longest wait for in-flight messages to commit on stop; what was not committed was not acknowledged' },
   { name: 'VPP_LOG_LEVEL', fallback: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
@@ -265,6 +267,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     adminToken: secret(r, 'VPP_ADMIN_TOKEN'),
     ingestSecret: secret(r, 'VPP_INGEST_SECRET'),
     controlSecret: secret(r, 'VPP_CONTROL_SECRET'),
+    observerSecret: secret(r, 'VPP_OBSERVER_SECRET'),
     secretGraceMs: int(r, 'VPP_SECRET_GRACE_SECONDS', 86_400, 0, 365 * 86_400) * 1_000,
     shutdownTimeoutMs: int(r, 'VPP_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: oneOf(r, 'VPP_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -6,14 +6,25 @@
  * at the broker and the store.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
 import { buildControlApp, checkStoreHealth, createLiveView, createMqttRevocations, evaluateHealth, feedLiveView, type HealthReport } from '../control/index.ts';
-import { planFleet, startFleet, type Fleet } from '../devices-sim/index.ts';
+import { parseFaultSpecs, planFleet, startFleet, watchFaultFile, type Fleet } from '../devices-sim/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type BrokerTapSource, type Ingest } from '../ingest/index.ts';
-import { SERVICE_PERMISSIONS, type DeviceType, type PresenceEvent, type ServiceAccount } from '../protocol/index.ts';
+import {
+  createAlertmanagerNotifier,
+  createMqttNotifier,
+  createPagerDutyNotifier,
+  createSlackNotifier,
+  createWebhookNotifier,
+  startNotifier,
+  type Notifier,
+  type NotifierWorker,
+} from '../notify/index.ts';
+import { SERVICE_PERMISSIONS, type AlertEvent, type DeviceType, type PresenceEvent, type ServiceAccount } from '../protocol/index.ts';
 import { generateSecret, hashSecret, openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -54,6 +65,7 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
     serviceSecrets: {
       'vpp-ingest': loadOrCreateSecret(config.dataDir, 'ingest-secret', config.ingestSecret),
       'vpp-control': loadOrCreateSecret(config.dataDir, 'control-secret', config.controlSecret),
+      'vpp-observer': loadOrCreateSecret(config.dataDir, 'observer-secret', config.observerSecret),
     },
     logger,
     clock,
@@ -91,6 +103,25 @@ export async function startBrokerService(platform: Platform, inProcess?: { tap: 
 
 export interface IngestService extends Service {
   ingest: Ingest;
+  /** Delivers alert transitions; wake it when this process stored one. */
+  notifier: NotifierWorker;
+}
+
+/** Open alerts are re-sent to Alertmanager this often (it forgets alerts not re-sent). */
+const ALERTMANAGER_RESEND_MS = 60_000;
+
+/**
+ * One notifier per configured integration, plus MQTT (always): every
+ * transition is published under vpp/v1/alerts/… through `publish`.
+ */
+export function buildNotifiers(config: Readonly<Config>, publish: Parameters<typeof createMqttNotifier>[0]['publish'], clock: () => number): Notifier[] {
+  const { alerts } = config;
+  const notifiers: Notifier[] = [createMqttNotifier({ publish })];
+  if (alerts.webhook) notifiers.push(createWebhookNotifier({ url: alerts.webhook.url, secret: alerts.webhook.secret, clock }));
+  if (alerts.slack) notifiers.push(createSlackNotifier({ url: alerts.slack.url, clock }));
+  if (alerts.pagerduty) notifiers.push(createPagerDutyNotifier({ routingKey: alerts.pagerduty.routingKey, url: alerts.pagerduty.url, source: `vpp@${hostname()}`, clock }));
+  if (alerts.alertmanager) notifiers.push(createAlertmanagerNotifier({ url: alerts.alertmanager.url, resendIntervalMs: ALERTMANAGER_RESEND_MS, clock }));
+  return notifiers;
 }
 
 /**
@@ -119,6 +150,23 @@ export async function startIngestService(
   // With the tap, ingest's one MQTT connection only publishes (aggregates, heartbeat).
   const publisher = subscription?.client ?? (await connectService(mqttUrl, platform, 'vpp-ingest'));
   const source = tapInto?.source ?? subscription!;
+  // The notifier runs beside ingest, the store's writer: it delivers what
+  // rules and operators (control, maybe in another process) stored.
+  const notifier = startNotifier({
+    outbox: store.alerts,
+    alerts: store.alerts,
+    notifiers: buildNotifiers(
+      config,
+      async (topic, payload, { qos, retain }) => {
+        await publisher.publishAsync(topic, payload, { qos, retain });
+      },
+      clock,
+    ),
+    routes: config.alerts.rules.routes,
+    resendIntervalMs: ALERTMANAGER_RESEND_MS,
+    clock,
+    logger: logger.child({ component: 'notify' }),
+  });
   const ingest = startIngest({
     source,
     registry: store,
@@ -132,6 +180,12 @@ export async function startIngestService(
     logger,
     counters,
     ...(tapInto ? { brokerStartedAtMs: tapInto.brokerStartedAtMs } : {}),
+    alerting: {
+      rules: config.alerts.rules.rules,
+      alerts: store.alerts,
+      tickMs: 1_000,
+      onEvents: () => notifier.wake(),
+    },
     settings: {
       maxBatchMessages: config.ingest.maxBatchMessages,
       maxBatchDelayMs: config.ingest.maxBatchDelayMs,
@@ -159,7 +213,8 @@ export async function startIngestService(
       const telemetry = await store.pruneTelemetry(clock());
       const rollups = await store.pruneRollups(clock());
       const deadLetters = store.pruneDeadLetters(clock());
-      logger.debug({ telemetry, rollups, deadLetters }, 'pruned data past retention');
+      const alerts = store.alerts.pruneAlerts(clock(), config.alerts.retentionDays * 86_400_000);
+      logger.debug({ telemetry, rollups, deadLetters, alerts }, 'pruned data past retention');
     } catch (error) {
       logger.warn({ err: error }, 'pruning failed; retried at the next hour');
     }
@@ -168,10 +223,12 @@ export async function startIngestService(
   const hourlyPrune = setInterval(() => void prune(), 3_600_000).unref();
   return {
     ingest,
+    notifier,
     async stop() {
       clearTimeout(firstPrune);
       clearInterval(hourlyPrune);
       await ingest.stop();
+      await notifier.stop();
       if (subscription) await subscription.disconnect();
       else await publisher.endAsync();
     },
@@ -211,7 +268,16 @@ export interface ControlService extends Service {
 /** A service heartbeat counts as alive for this many intervals. */
 const HEARTBEAT_GRACE_MS = 10_000;
 
-export async function startControlService(platform: Platform, mqttUrl: string): Promise<ControlService> {
+/**
+ * The control API. `onAlertTransition` is told of each acknowledgement or
+ * resolution an operator makes (in one process, it wakes the notifier; a
+ * notifier in another process finds it at its next poll).
+ */
+export async function startControlService(
+  platform: Platform,
+  mqttUrl: string,
+  onAlertTransition: (event: AlertEvent) => void = () => undefined,
+): Promise<ControlService> {
   const { config, store, clock, logger } = platform;
   const client = await connectService(mqttUrl, platform, 'vpp-control');
   const live = createLiveView();
@@ -235,6 +301,9 @@ export async function startControlService(platform: Platform, mqttUrl: string): 
         });
       },
     },
+    alerts: store.alerts,
+    alertRules: config.alerts.rules,
+    onAlertTransition,
     secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,
@@ -285,8 +354,15 @@ export interface SimService extends Service {
  * Provisions the simulated fleet in the registry (sites and devices; every
  * start gives each simulated device a fresh secret) and connects it.
  */
+/** The simulator's fault file in the data folder: `vpp fault` appends to it, the running simulator reads it. */
+export function faultFilePath(config: Readonly<Config>): string {
+  return join(config.dataDir, 'sim-faults.log');
+}
+
 export async function startSimService(platform: Platform, mqttUrl: string): Promise<SimService> {
   const { config, store, clock, logger } = platform;
+  const faults = parseFaultSpecs(config.sim.faults);
+  if (!faults.ok) throw new Error(`VPP_SIM_FAULTS: ${faults.problems.join('; ')}`);
   const plan = planFleet({ sites: config.sim.sites, seed: config.sim.seed, regions: config.sim.regions });
   for (const site of plan.sites) store.upsertSite(site);
   const devices = issueCredentials(store, plan.devices, clock());
@@ -298,7 +374,16 @@ export async function startSimService(platform: Platform, mqttUrl: string): Prom
     telemetryIntervalMs: config.sim.telemetryIntervalMs,
     qos: config.sim.qos,
     sites: plan.sites,
+    faults: faults.value,
     logger,
   });
-  return { fleet, devices: devices.length, stop: () => fleet.stop() };
+  const faultFile = watchFaultFile({ file: faultFilePath(config), fleet, logger });
+  return {
+    fleet,
+    devices: devices.length,
+    async stop() {
+      faultFile.stop();
+      await fleet.stop();
+    },
+  };
 }

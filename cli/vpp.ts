@@ -4,6 +4,7 @@
  * Configuration comes from VPP_* environment variables (`vpp help` lists them).
  */
 import { pino, type Logger } from 'pino';
+import { appendFaultCommand } from '../devices-sim/index.ts';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from './config.ts';
 import {
   openPlatform,
@@ -12,11 +13,12 @@ import {
   startEmbeddedIngest,
   startIngestService,
   startSimService,
+  faultFilePath,
   type Platform,
   type Service,
 } from './services.ts';
 
-const COMMANDS = ['up', 'broker', 'ingest', 'control', 'sim', 'help'] as const;
+const COMMANDS = ['up', 'broker', 'ingest', 'control', 'sim', 'fault', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function usage(): string {
@@ -29,6 +31,9 @@ function usage(): string {
     '  ingest    the ingest pipeline, reading from the broker over MQTT',
     '  control   the control API, on the broker and the store',
     '  sim       a simulated fleet, provisioned in the store, connecting to the broker',
+    '  fault     fault add <kind>:<target>[@seconds[-end]] | fault clear <kind>:<target>:',
+    '            inject a fault into the running simulated fleet, or clear one',
+    '            (kinds: overheat, silent, disconnect, frozen, soc-jump)',
     '',
     'environment:',
     ...rows,
@@ -86,7 +91,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
       const embedded = await startEmbeddedIngest(platform);
       const { broker } = embedded;
       services.push(embedded);
-      const control = await startControlService(platform, broker.url);
+      const control = await startControlService(platform, broker.url, () => embedded.ingest.notifier.wake());
       services.push(control);
       let simDevices = 0;
       if (config.sim.sites > 0) {
@@ -116,7 +121,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
   });
 }
 
-async function single(command: Exclude<Command, 'up' | 'help'>, config: Readonly<Config>, logger: Logger): Promise<void> {
+async function single(command: Exclude<Command, 'up' | 'help' | 'fault'>, config: Readonly<Config>, logger: Logger): Promise<void> {
   await runUntilSignal(logger, config, async () => {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
@@ -148,6 +153,23 @@ async function single(command: Exclude<Command, 'up' | 'help'>, config: Readonly
   });
 }
 
+/**
+ * `vpp fault add|clear …`: appends the command to the fault file of the
+ * data folder, which the running simulator (`vpp up` or `vpp sim` on the
+ * same data folder) reads within a second.
+ */
+async function fault(args: readonly string[], config: Readonly<Config>): Promise<number> {
+  const line = args.join(' ');
+  try {
+    await appendFaultCommand(faultFilePath(config), line);
+  } catch (error) {
+    process.stderr.write(`vpp fault: ${(error as Error).message}\nusage: vpp fault add <kind>:<target>[@seconds[-end]] | vpp fault clear <kind>:<target>\n`);
+    return 2;
+  }
+  process.stdout.write(`${line}: sent to the simulator (${faultFilePath(config)})\n`);
+  return 0;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const command = (argv[0] ?? 'help') as Command;
   if (!COMMANDS.includes(command) || command === 'help') {
@@ -164,6 +186,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
+  if (command === 'fault') return fault(argv.slice(1), config);
   const logger = pino({ level: config.logLevel, base: { service: command } });
   try {
     if (command === 'up') await up(config, logger);

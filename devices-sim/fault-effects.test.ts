@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findAbsurdValue } from '../protocol/index.ts';
-import { DeviceFaultState, OVERHEAT_PLATEAU_C, SOC_JUMP_PCT, overheatTempC, socJumpOffsetPct } from './fault-effects.ts';
+import { DeviceFaultState, OVERHEAT_CLIMB_MS, OVERHEAT_PLATEAU_C, SOC_JUMP_PCT, overheatTempC, socJumpOffsetPct } from './fault-effects.ts';
 import { planSiteParams } from './fleet-plan.ts';
 import { HOUR_MS, MINUTE_MS } from './sim-time.ts';
 import { SimulatedSite, type SiteParams } from './site.ts';
@@ -23,15 +23,16 @@ function rig(siteParams: SiteParams = params) {
 }
 
 describe('overheat', () => {
-  it('climbs about 1 °C per wall second from the current temperature, passes 60 °C and stays there, then returns to the physics', () => {
+  it('climbs from the current temperature to the plateau within OVERHEAT_CLIMB_MS, passes 60 °C and stays there, then returns to the physics', () => {
     const { faults, at, read } = rig();
     const fromC = at(WALL).tempC!;
     expect(fromC).toBeLessThan(50);
     expect(faults.add('overheat', 1, () => at(WALL), WALL)).toBe(true);
     expect(read(WALL).tempC).toBeCloseTo(fromC, 1);
-    expect(read(WALL + 10_000).tempC).toBeCloseTo(Math.max(at(WALL + 10_000).tempC!, fromC + 10), 1);
+    const halfway = fromC + (OVERHEAT_PLATEAU_C - fromC) / 2;
+    expect(read(WALL + OVERHEAT_CLIMB_MS / 2).tempC).toBeCloseTo(Math.max(at(WALL + OVERHEAT_CLIMB_MS / 2).tempC!, halfway), 1);
 
-    const secondsTo60 = Math.ceil(60 - fromC) + 1;
+    const secondsTo60 = OVERHEAT_CLIMB_MS / 1_000;
     expect(read(WALL + secondsTo60 * 1_000).tempC).toBeGreaterThan(60);
     // Stays above 60 °C, at the plateau, for as long as the fault is in force (here an hour of wall time).
     for (let s = secondsTo60; s <= 3_600; s += 30) {
@@ -50,7 +51,8 @@ describe('overheat', () => {
 
   it('never reports cooler than the physics, and starts above the plateau stay put', () => {
     expect(overheatTempC(20, 0)).toBe(20);
-    expect(overheatTempC(20, 30_000)).toBe(50);
+    expect(overheatTempC(20, OVERHEAT_CLIMB_MS / 3)).toBe(35);
+    expect(overheatTempC(20, OVERHEAT_CLIMB_MS)).toBe(OVERHEAT_PLATEAU_C);
     expect(overheatTempC(20, 10 * 60_000)).toBe(OVERHEAT_PLATEAU_C);
     expect(overheatTempC(70, 60_000)).toBe(70);
     const faults = new DeviceFaultState();

@@ -18,8 +18,12 @@
 import { roundTo } from './battery.ts';
 import type { FaultKind } from './faults.ts';
 
-/** How fast an overheating battery's reported temperature climbs, per second of wall time. */
-export const OVERHEAT_RATE_C_PER_S = 1;
+/**
+ * How long an overheating battery's reported temperature takes to climb
+ * from where it was to the plateau, in wall time: a cell in thermal trouble
+ * heats within seconds, whatever the weather it started from.
+ */
+export const OVERHEAT_CLIMB_MS = 20_000;
 /** Where the climb stops: above 60 °C, the temperature a battery alert is expected to watch. */
 export const OVERHEAT_PLATEAU_C = 65;
 /** Size of a `soc-jump`, in percentage points. */
@@ -29,12 +33,14 @@ export type Metrics = Record<string, number>;
 
 /**
  * Reported temperature of an overheating battery `elapsedMs` of wall time
- * after the fault began at `fromC`: a climb of OVERHEAT_RATE_C_PER_S up to
- * OVERHEAT_PLATEAU_C. A start already above the plateau stays where it is.
+ * after the fault began at `fromC`: a straight climb to OVERHEAT_PLATEAU_C
+ * over OVERHEAT_CLIMB_MS, then the plateau. A start already above the
+ * plateau stays where it is.
  */
 export function overheatTempC(fromC: number, elapsedMs: number): number {
   if (fromC >= OVERHEAT_PLATEAU_C) return fromC;
-  return Math.min(OVERHEAT_PLATEAU_C, fromC + (OVERHEAT_RATE_C_PER_S * Math.max(0, elapsedMs)) / 1_000);
+  const progress = Math.min(1, Math.max(0, elapsedMs) / OVERHEAT_CLIMB_MS);
+  return fromC + (OVERHEAT_PLATEAU_C - fromC) * progress;
 }
 
 /**

@@ -29,7 +29,7 @@ export {
   type FaultParse,
   type FaultSpec,
 } from './faults.ts';
-export { OVERHEAT_PLATEAU_C, OVERHEAT_RATE_C_PER_S, SOC_JUMP_PCT } from './fault-effects.ts';
+export { OVERHEAT_CLIMB_MS, OVERHEAT_PLATEAU_C, SOC_JUMP_PCT } from './fault-effects.ts';
 export {
   MAX_FAULT_COMMAND_LENGTH,
   appendFaultCommand,

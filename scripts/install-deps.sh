@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   mosquitto-clients   # mosquitto_pub/sub: a standard MQTT client, used to test the firmware contract
   mosquitto           # reference broker for the broker benchmark
+  prometheus-alertmanager  # real Alertmanager the notification adapter is tested against
 )
 
 missing=()
@@ -22,5 +23,12 @@ sudo_cmd=()
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The packaged mosquitto service is not wanted: tests start their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+# The packaged mosquitto and alertmanager services are not wanted: tests start
+# their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then
+  for service in mosquitto prometheus-alertmanager; do
+    "${sudo_cmd[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
+  done
+fi
+# Without systemd (containers) the package's init script may have started it.
+if command -v service >/dev/null 2>&1; then "${sudo_cmd[@]}" service prometheus-alertmanager stop >/dev/null 2>&1 || true; fi

@@ -10,6 +10,8 @@
  * - broker imports neither ingest, control nor the simulator;
  * - ingest imports neither control, broker internals nor the simulator;
  * - control imports neither ingest, broker nor the simulator;
+ * - notify imports only protocol and store (it knows no HTTP server, no
+ *   pipeline and no broker: the outbox and the Notifier port);
  * - only cli (and bench, which drives the platform) imports cli.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { join, relative, resolve, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'devices-sim', 'cli'] as const;
+const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'devices-sim', 'cli'] as const;
 type Part = (typeof PARTS)[number];
 
 const ALLOWED: Record<Part, readonly Part[]> = {
@@ -27,7 +29,8 @@ const ALLOWED: Record<Part, readonly Part[]> = {
   broker: ['protocol', 'store'],
   ingest: ['protocol', 'store'],
   control: ['protocol', 'store'],
-  cli: ['protocol', 'store', 'broker', 'ingest', 'control', 'devices-sim'],
+  notify: ['protocol', 'store'],
+  cli: ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'devices-sim'],
 };
 
 function productionFiles(dir: string): string[] {

@@ -1,0 +1,121 @@
+/**
+ * The Slack message checked against a schema of what Slack documents for
+ * incoming webhooks and Block Kit (limits cited per field). A message that
+ * passes here is one Slack accepts rather than answering 400
+ * invalid_blocks / invalid_payload.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { describe, expect, it } from 'vitest';
+import { ALERT_TRANSITION_KINDS } from '../protocol/index.ts';
+import { buildSlackMessage, escapeMrkdwn } from './slack.ts';
+import { makeEvent } from './test-fixtures.ts';
+
+/** Composition objects: text objects. `text` is at least 1 and at most 3000 characters. */
+const textObject = (type: 'plain_text' | 'mrkdwn', maxLength = 3000) =>
+  Type.Object(
+    {
+      type: Type.Literal(type),
+      text: Type.String({ minLength: 1, maxLength }),
+      // `emoji` is documented for plain_text only, `verbatim` for mrkdwn only.
+      ...(type === 'plain_text' ? { emoji: Type.Optional(Type.Boolean()) } : { verbatim: Type.Optional(Type.Boolean()) }),
+    },
+    { additionalProperties: false },
+  );
+const anyText = (maxLength = 3000) => Type.Union([textObject('plain_text', maxLength), textObject('mrkdwn', maxLength)]);
+/** block_id: optional, at most 255 characters. */
+const blockId = Type.Optional(Type.String({ minLength: 1, maxLength: 255 }));
+
+/** Header block: plain_text only, at most 150 characters. */
+const HeaderBlock = Type.Object({ type: Type.Literal('header'), text: textObject('plain_text', 150), block_id: blockId }, { additionalProperties: false });
+/** Section block: `text` (at most 3000 characters) or `fields`, or both. */
+const SectionWithText = Type.Object(
+  {
+    type: Type.Literal('section'),
+    text: anyText(3000),
+    /** fields: at most 10 items, each at most 2000 characters. */
+    fields: Type.Optional(Type.Array(anyText(2000), { minItems: 1, maxItems: 10 })),
+    block_id: blockId,
+  },
+  { additionalProperties: false },
+);
+const SectionWithFields = Type.Object(
+  { type: Type.Literal('section'), fields: Type.Array(anyText(2000), { minItems: 1, maxItems: 10 }), block_id: blockId },
+  { additionalProperties: false },
+);
+/** Context block: 1 to 10 elements, text objects (or images, not used here). */
+const ContextBlock = Type.Object(
+  { type: Type.Literal('context'), elements: Type.Array(anyText(3000), { minItems: 1, maxItems: 10 }), block_id: blockId },
+  { additionalProperties: false },
+);
+const DividerBlock = Type.Object({ type: Type.Literal('divider'), block_id: blockId }, { additionalProperties: false });
+
+/**
+ * Incoming webhook message: `text` is required as the notification and
+ * fallback text when blocks are given; a message has at most 50 blocks.
+ */
+const SlackIncomingWebhookMessage = Type.Object(
+  {
+    text: Type.String({ minLength: 1 }),
+    blocks: Type.Array(Type.Union([HeaderBlock, SectionWithText, SectionWithFields, ContextBlock, DividerBlock]), { minItems: 1, maxItems: 50 }),
+  },
+  { additionalProperties: false },
+);
+
+function expectValid(schema: TSchema, value: unknown): void {
+  const errors = [...Value.Errors(schema, value)].map((e) => `${e.path}: ${e.message}`);
+  expect(errors).toEqual([]);
+}
+
+describe('Slack message', () => {
+  for (const kind of ALERT_TRANSITION_KINDS) {
+    it(`${kind}: matches Slack's documented incoming-webhook format`, () => {
+      expectValid(SlackIncomingWebhookMessage, buildSlackMessage(makeEvent(kind)));
+    });
+  }
+
+  it('stays within every limit with oversized fields', () => {
+    const huge = 'é🔥<&>'.repeat(2_000);
+    const event = makeEvent('resolved', { summary: huge, ruleId: `rule-${'r'.repeat(3_000)}`, subjectId: 'd'.repeat(3_000) });
+    event.transition.note = huge;
+    event.transition.actor = 'ops';
+    const message = buildSlackMessage(event);
+    expectValid(SlackIncomingWebhookMessage, message);
+    // Surrogate pairs are not split by the cuts.
+    expect(() => encodeURIComponent(JSON.stringify(message))).not.toThrow();
+  });
+
+  it('has the header, the summary section, the fields and the time', () => {
+    const event = makeEvent('acknowledged');
+    const message = buildSlackMessage(event);
+    expect(message.text).toBe('[CRITICAL] Acknowledged: Battery bat-0001 at 61.5 °C (limit 55 °C) (device bat-0001)');
+    const [header, summary, fields, context] = message.blocks;
+    expect(header).toEqual({ type: 'header', text: { type: 'plain_text', text: `Acknowledged: ${event.alert.summary}`, emoji: true } });
+    expect(summary).toMatchObject({ type: 'section', text: { type: 'mrkdwn' } });
+    expect(JSON.stringify(summary)).toContain('Acknowledged by ops@example.com');
+    expect(JSON.stringify(summary)).toContain('> looking');
+    expect(fields).toEqual({
+      type: 'section',
+      fields: [
+        { type: 'mrkdwn', text: '*Severity*\ncritical' },
+        { type: 'mrkdwn', text: '*Subject*\ndevice bat-0001' },
+        { type: 'mrkdwn', text: '*State*\nacknowledged' },
+        { type: 'mrkdwn', text: '*Rule*\nbattery-overtemp' },
+        { type: 'mrkdwn', text: '*Value*\n61.5' },
+      ],
+    });
+    const seconds = Math.floor(event.transition.atMs / 1000);
+    expect(context).toEqual({
+      type: 'context',
+      elements: [
+        { type: 'mrkdwn', text: `<!date^${seconds}^{date_short_pretty} {time_secs}|${new Date(event.transition.atMs).toISOString()}> · alert 42 · event ${event.eventId}` },
+      ],
+    });
+  });
+
+  it('escapes &, < and > so alert text cannot inject links or mentions', () => {
+    expect(escapeMrkdwn('<!channel> & <https://evil|click>')).toBe('&lt;!channel&gt; &amp; &lt;https://evil|click&gt;');
+    const message = buildSlackMessage(makeEvent('fired', { summary: '<!channel> hot' }));
+    expect(JSON.stringify(message.blocks[1])).toContain('&lt;!channel&gt; hot');
+  });
+});
