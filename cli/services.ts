@@ -165,7 +165,7 @@ export async function startIngestService(
     routes: config.alerts.rules.routes,
     resendIntervalMs: ALERTMANAGER_RESEND_MS,
     clock,
-    logger: logger.child({ component: 'notify' }),
+    logger,
   });
   const ingest = startIngest({
     source,

@@ -8,93 +8,20 @@ import { generateSecret } from '../store/credentials.ts';
 import {
   METRICS,
   decodeAck,
-  decodeStatus,
-  decodeTelemetry,
   deviceTopic,
   findAbsurdValue,
   parseDeviceTopic,
   samplesOf,
-  type TelemetryPayload,
 } from '../protocol/index.ts';
 import { SimError } from './errors.ts';
 import { planFleet, type SimDeviceSpec } from './fleet-plan.ts';
 import { startFleet, type Fleet, type FleetOptions } from './fleet.ts';
+import { poll, Recorder, statusOf, WAIT_MS } from './test-broker.ts';
 
-const WAIT_MS = 10_000;
 const OBSERVER = 'observer';
 const logger = pino({ level: 'silent' });
 const plan = planFleet({ sites: 2, seed: 7 });
 const NOON = Date.UTC(2024, 5, 21, 12);
-
-interface Received {
-  topic: string;
-  deviceId: string;
-  channel: string;
-  payload: Buffer;
-  retain: boolean;
-}
-
-/** Records every message an observer client receives and lets tests wait for a condition on them. */
-class Recorder {
-  readonly messages: Received[] = [];
-  private waiters: Array<() => void> = [];
-
-  add(message: Received): void {
-    this.messages.push(message);
-    for (const wake of this.waiters) wake();
-  }
-
-  of(deviceId: string, channel: string): Received[] {
-    return this.messages.filter((m) => m.deviceId === deviceId && m.channel === channel);
-  }
-
-  telemetryOf(deviceId: string): TelemetryPayload[] {
-    return this.of(deviceId, 'telemetry').map((m) => {
-      const decoded = decodeTelemetry(m.payload);
-      if (!decoded.ok) throw new Error(`invalid telemetry from ${deviceId}: ${decoded.detail}`);
-      return decoded.value;
-    });
-  }
-
-  /** Resolves once `condition` holds, checked now and after every message; rejects after WAIT_MS. */
-  waitFor(description: string, condition: () => boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let done: boolean;
-        try {
-          done = condition();
-        } catch (err) {
-          finish();
-          reject(err as Error);
-          return;
-        }
-        if (done) {
-          finish();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`timed out waiting for ${description}`));
-      }, WAIT_MS);
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-      };
-      this.waiters.push(check);
-      check();
-    });
-  }
-}
-
-/** Polls a condition that no message signals (broker state) every few milliseconds. */
-async function poll(description: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 let broker: Aedes;
 let server: Server;
@@ -143,12 +70,6 @@ async function observe(filter: string): Promise<{ client: MqttClient; recorder: 
 async function start(overrides: Partial<FleetOptions> = {}): Promise<Fleet> {
   fleet = await startFleet({ mqttUrl, devices, seed: 7, speed: 100, telemetryIntervalMs: 2_000, startTimeMs: NOON, logger, ...overrides });
   return fleet;
-}
-
-function statusOf(message: Received): Record<string, unknown> {
-  const decoded = decodeStatus(message.payload);
-  if (!decoded.ok) throw new Error(`invalid status: ${decoded.detail}`);
-  return decoded.value;
 }
 
 describe('startFleet against a real broker', () => {

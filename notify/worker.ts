@@ -158,7 +158,7 @@ export function startNotifier(options: NotifierWorkerOptions): NotifierWorker {
   }
   const names = [...notifiers.keys()];
   for (const route of routes) {
-    if (!notifiers.has(route.integration)) log.warn({ integration: route.integration }, 'a route names an integration that is not configured; it is ignored');
+    if (!notifiers.has(route.integration)) log.info({ integration: route.integration }, 'a route names an integration that is not configured; it is ignored');
   }
   /** Each other integration keeps at least one slot. */
   const perIntegrationCap = Math.max(1, settings.concurrency - (names.length - 1));
