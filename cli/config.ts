@@ -68,6 +68,8 @@ export interface Config {
     rules: AlertRulesConfig;
     /** Resolved alerts older than this are deleted (hourly), with their transitions and deliveries. */
     retentionDays: number;
+    /** After start, offline/stale rules do not fire and aggregate rules wait this long, while devices reconnect. */
+    startupGraceSeconds: number;
     webhook: { url: string; secret: string } | undefined;
     slack: { url: string } | undefined;
     pagerduty: { routingKey: string; url: string } | undefined;
@@ -222,6 +224,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever' },
   { name: 'VPP_RETENTION_DEAD_LETTER_DAYS', fallback: '7', description: 'dead letters older than this are deleted (hourly)' },
   { name: 'VPP_ALERT_RULES', fallback: 'cli/alert-rules.default.yaml', description: 'alert rules file, YAML or JSON (see "Alerts" in README.md)' },
+  { name: 'VPP_ALERT_STARTUP_GRACE_SECONDS', fallback: '60', description: 'after a start, offline and stale rules do not fire and site/region/fleet rules wait this long, while devices reconnect' },
   { name: 'VPP_ALERT_WEBHOOK_URL', fallback: 'none', description: 'signed webhook receiving every alert transition' },
   { name: 'VPP_ALERT_WEBHOOK_SECRET', fallback: 'none (required with the URL)', description: 'HMAC-SHA256 key of the webhook signature (at least 16 characters)' },
   { name: 'VPP_SLACK_WEBHOOK_URL', fallback: 'none', description: 'Slack incoming webhook for alert transitions' },
@@ -303,6 +306,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       rulesFile,
       rules: alertRules(r, rulesFile),
       retentionDays: num(r, 'VPP_RETENTION_ALERT_DAYS', 90, 0.01, 36_500),
+      startupGraceSeconds: num(r, 'VPP_ALERT_STARTUP_GRACE_SECONDS', 60, 0, 86_400),
       webhook: webhookUrl !== undefined && webhookSecret !== undefined ? { url: webhookUrl, secret: webhookSecret } : undefined,
       slack: slackUrl !== undefined ? { url: slackUrl } : undefined,
       pagerduty: pagerdutyKey !== undefined ? { routingKey: pagerdutyKey, url: pagerdutyUrl } : undefined,

@@ -184,6 +184,7 @@ export async function startIngestService(
       rules: config.alerts.rules.rules,
       alerts: store.alerts,
       tickMs: 1_000,
+      startupGraceMs: config.alerts.startupGraceSeconds * 1_000,
       onEvents: () => notifier.wake(),
     },
     settings: {

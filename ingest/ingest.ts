@@ -76,6 +76,8 @@ export interface IngestOptions {
     alerts: AlertStore;
     /** How often presence rules are checked. */
     tickMs: number;
+    /** After start, presence rules do not fire and aggregate rules wait this long (devices reconnecting). */
+    startupGraceMs: number;
     /** Told of every alert transition stored (wakes the process's notifier). */
     onEvents?(events: readonly AlertEvent[]): void;
   };
@@ -143,6 +145,7 @@ export function startIngest(options: IngestOptions): Ingest {
         clock,
         logger: logger.child({ component: 'alerting' }),
         tickMs: options.alerting.tickMs,
+        startupGraceMs: options.alerting.startupGraceMs,
         retryDelayMs: settings.writeRetryDelayMs,
         stopTimeoutMs: settings.shutdownTimeoutMs,
         ...(options.alerting.onEvents ? { onEvents: options.alerting.onEvents } : {}),

@@ -35,8 +35,8 @@ describe('alerts end to end', () => {
         VPP_SIM_SITES: '2',
         VPP_SIM_FAULTS: [
           'overheat:site-0001-battery@1-45',
-          'silent:site-0002-solar@1-10',
-          'disconnect:site-0002-meter@1-8',
+          'silent:site-0002-solar@1-12',
+          'disconnect:site-0002-meter@1-12',
           'frozen:site-0001-meter@1',
           'soc-jump:site-0002-battery@2',
         ].join(','),

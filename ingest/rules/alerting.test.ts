@@ -51,6 +51,7 @@ describe('alerting on a real store (virtual time)', () => {
       clock: () => scheduler.now(),
       logger: pino({ level: 'silent' }),
       tickMs: 1_000,
+      startupGraceMs: 0,
       retryDelayMs: 100,
       stopTimeoutMs: 1_000,
       onEvents: (events) => told.push(...events),

@@ -31,6 +31,8 @@ export interface AlertingOptions {
   logger: Logger;
   /** How often presence rules are checked. */
   tickMs: number;
+  /** See RuleEngineDeps.startupGraceMs: from this start, presence rules do not fire and aggregates are not judged for this long. */
+  startupGraceMs: number;
   retryDelayMs: number;
   stopTimeoutMs: number;
   onEvents?(events: readonly AlertEvent[]): void;
@@ -47,7 +49,7 @@ export function startAlerting(options: AlertingOptions): Alerting {
   const { alerts, counters, logger } = options;
   const saved = alerts.loadRuleStates();
   retireRemovedRules(options, saved.length > 0 ? RuleEngine.orphanStates(options.rules, saved) : []);
-  const engine = new RuleEngine(options.rules, options.deps, saved);
+  const engine = new RuleEngine(options.rules, { ...options.deps, startedAtMs: options.clock(), startupGraceMs: options.startupGraceMs }, saved);
   const inputs = new Subject<RuleInput>();
   const stopTicks = new Subject<void>();
   let resolveDone!: () => void;

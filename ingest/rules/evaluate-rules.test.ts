@@ -238,6 +238,52 @@ describe('presence rules (marbles)', () => {
   });
 });
 
+describe('the start-up grace', () => {
+  const offline = { id: 'offline', severity: 'warning', subject: 'device', summary: '{subjectId} offline', offline: { forSeconds: 1 } };
+  const coverage = { id: 'coverage', severity: 'critical', subject: 'fleet', summary: '{value}', threshold: { metric: 'coverage', below: 0.9, forSeconds: 0 } };
+
+  it('keeps presence rules from firing and aggregate rules from judging until devices had time to reconnect', () => {
+    const engine = new RuleEngine(rules(offline, coverage), {
+      regionOf: () => 'north',
+      presences: () => [{ device: BATTERY, presence: 'offline', sinceMs: 1_000 }],
+      startedAtMs: 1_000,
+      startupGraceMs: 60_000,
+    });
+    const fleet = (ts: number, reporting: number): RuleInput => ({
+      kind: 'aggregates',
+      snapshots: [
+        {
+          level: 'fleet',
+          id: 'fleet',
+          ts,
+          windowMs: 30_000,
+          coverage: { devicesReporting: reporting, devicesTotal: 10, ratio: reporting / 10 },
+          metrics: { batteryPowerW: 0, solarPowerW: 0, gridPowerW: 0, loadW: 0, energyWh: 0, capacityWh: 0, socPct: null },
+        },
+      ],
+    });
+    // Offline for far longer than the rule's second, but within the grace: pending only.
+    const during = engine.step({ kind: 'tick', nowMs: 30_000 });
+    expect(signalsOf(during)).toBe('');
+    expect(during.save).toMatchObject([{ ruleId: 'offline', status: 'pending', sinceMs: 1_000 }]);
+    expect(signalsOf(engine.step(fleet(30_000, 0)))).toBe('');
+    expect(engine.statusOf('coverage', 'fleet')).toBe('idle');
+    // Once the grace is over, what still holds fires.
+    expect(signalsOf(engine.step({ kind: 'tick', nowMs: 61_000 }))).toBe('fire:b1=null');
+    expect(signalsOf(engine.step(fleet(61_000, 0)))).toBe('fire:fleet=0');
+  });
+
+  it('leaves alone what had fired before the restart', () => {
+    const engine = new RuleEngine(
+      rules(offline),
+      { regionOf: () => 'north', presences: () => [{ device: BATTERY, presence: 'online', sinceMs: 20_000 }], startedAtMs: 0, startupGraceMs: 60_000 },
+      [{ ruleId: 'offline', subjectId: 'b1', status: 'active', sinceMs: -100_000, data: {} }],
+    );
+    // The device came back during the grace: its alert clears at once.
+    expect(signalsOf(engine.step({ kind: 'tick', nowMs: 21_000 }))).toBe('clear:b1');
+  });
+});
+
 describe('aggregate rules (marbles)', () => {
   const coverage = {
     id: 'coverage',

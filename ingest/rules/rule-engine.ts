@@ -53,6 +53,15 @@ export interface RuleEngineDeps {
   regionOf(siteId: string): string | undefined;
   /** Every active device with its presence, read at each tick. */
   presences(): Iterable<DevicePresence>;
+  /**
+   * After a (re)start, devices need time to reconnect and report: until
+   * `startedAtMs + startupGraceMs` (platform time) presence rules do not
+   * fire (their conditions may go pending) and aggregate rules are not
+   * evaluated, so a restart does not page for the whole fleet. Conditions
+   * that fired before the restart stay as they were.
+   */
+  startedAtMs?: number;
+  startupGraceMs?: number;
 }
 
 interface SubjectState {
@@ -159,7 +168,12 @@ export class RuleEngine {
     }
   }
 
+  private inStartupGrace(nowMs: number): boolean {
+    return nowMs < (this.deps.startedAtMs ?? -Infinity) + (this.deps.startupGraceMs ?? 0);
+  }
+
   private onAggregate(snapshot: AggregateSnapshot, out: RuleOutput): void {
+    if (this.inStartupGrace(snapshot.ts)) return;
     for (const rule of this.byKind.threshold) {
       if (rule.subject !== snapshot.level || !this.matchesAggregate(rule, snapshot)) continue;
       const { metric } = rule.threshold;
@@ -299,7 +313,7 @@ export class RuleEngine {
       return;
     }
     if (state?.status === 'active') return;
-    if (nowMs - sinceMs >= forSeconds * 1000) this.transition(rule, device.id, null, nowMs, labels, 'fire', out, sinceMs);
+    if (nowMs - sinceMs >= forSeconds * 1000 && !this.inStartupGrace(nowMs)) this.transition(rule, device.id, null, nowMs, labels, 'fire', out, sinceMs);
     else if (!state) this.transition(rule, device.id, null, nowMs, labels, 'pending', out, sinceMs);
   }
 

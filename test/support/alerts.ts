@@ -85,6 +85,7 @@ export async function alertTestEnv(bed: ProcessTestBed, extra: Record<string, st
     VPP_ALERT_WEBHOOK_URL: `${receiver.url}/hook`,
     VPP_ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET,
     VPP_DEVICE_INTERVAL_MS: '1000',
+    VPP_ALERT_STARTUP_GRACE_SECONDS: '4',
     VPP_STALE_AFTER_INTERVALS: '2',
     VPP_SIM_SPEED: '60',
     VPP_SIM_INTERVAL_MS: '60000',
