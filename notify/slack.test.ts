@@ -4,67 +4,15 @@
  * passes here is one Slack accepts rather than answering 400
  * invalid_blocks / invalid_payload.
  */
-import { Type, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { ALERT_TRANSITION_KINDS } from '../protocol/index.ts';
 import { buildSlackMessage, escapeMrkdwn } from './slack.ts';
 import { makeEvent } from './test-fixtures.ts';
-
-/** Composition objects: text objects. `text` is at least 1 and at most 3000 characters. */
-const textObject = (type: 'plain_text' | 'mrkdwn', maxLength = 3000) =>
-  Type.Object(
-    {
-      type: Type.Literal(type),
-      text: Type.String({ minLength: 1, maxLength }),
-      // `emoji` is documented for plain_text only, `verbatim` for mrkdwn only.
-      ...(type === 'plain_text' ? { emoji: Type.Optional(Type.Boolean()) } : { verbatim: Type.Optional(Type.Boolean()) }),
-    },
-    { additionalProperties: false },
-  );
-const anyText = (maxLength = 3000) => Type.Union([textObject('plain_text', maxLength), textObject('mrkdwn', maxLength)]);
-/** block_id: optional, at most 255 characters. */
-const blockId = Type.Optional(Type.String({ minLength: 1, maxLength: 255 }));
-
-/** Header block: plain_text only, at most 150 characters. */
-const HeaderBlock = Type.Object({ type: Type.Literal('header'), text: textObject('plain_text', 150), block_id: blockId }, { additionalProperties: false });
-/** Section block: `text` (at most 3000 characters) or `fields`, or both. */
-const SectionWithText = Type.Object(
-  {
-    type: Type.Literal('section'),
-    text: anyText(3000),
-    /** fields: at most 10 items, each at most 2000 characters. */
-    fields: Type.Optional(Type.Array(anyText(2000), { minItems: 1, maxItems: 10 })),
-    block_id: blockId,
-  },
-  { additionalProperties: false },
-);
-const SectionWithFields = Type.Object(
-  { type: Type.Literal('section'), fields: Type.Array(anyText(2000), { minItems: 1, maxItems: 10 }), block_id: blockId },
-  { additionalProperties: false },
-);
-/** Context block: 1 to 10 elements, text objects (or images, not used here). */
-const ContextBlock = Type.Object(
-  { type: Type.Literal('context'), elements: Type.Array(anyText(3000), { minItems: 1, maxItems: 10 }), block_id: blockId },
-  { additionalProperties: false },
-);
-const DividerBlock = Type.Object({ type: Type.Literal('divider'), block_id: blockId }, { additionalProperties: false });
-
-/**
- * Incoming webhook message: `text` is required as the notification and
- * fallback text when blocks are given; a message has at most 50 blocks.
- */
-const SlackIncomingWebhookMessage = Type.Object(
-  {
-    text: Type.String({ minLength: 1 }),
-    blocks: Type.Array(Type.Union([HeaderBlock, SectionWithText, SectionWithFields, ContextBlock, DividerBlock]), { minItems: 1, maxItems: 50 }),
-  },
-  { additionalProperties: false },
-);
+import { formatErrors, SlackIncomingWebhookMessage } from './test-formats.ts';
 
 function expectValid(schema: TSchema, value: unknown): void {
-  const errors = [...Value.Errors(schema, value)].map((e) => `${e.path}: ${e.message}`);
-  expect(errors).toEqual([]);
+  expect(formatErrors(schema, value)).toEqual([]);
 }
 
 describe('Slack message', () => {

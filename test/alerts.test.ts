@@ -1,7 +1,9 @@
 /**
  * Alerts end to end, as a user runs them: `vpp up` with the simulator's
- * faults injected at start and a rules file, a signed webhook receiver on
- * loopback, and the read-only observer account on MQTT.
+ * faults injected at start and a rules file; a signed webhook, a Slack
+ * and a PagerDuty receiver on loopback (their payloads checked against the
+ * documented formats), a real Alertmanager, and the read-only observer
+ * account on MQTT.
  *
  * The faults produce exactly the expected alerts and transitions (and
  * nothing else), each delivered once to the webhook with a valid signature
@@ -12,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startAlertmanager, type RunningAlertmanager } from '../notify/test-alertmanager.ts';
+import { formatErrors, PagerDutyEventsV2, SlackIncomingWebhookMessage } from '../notify/test-formats.ts';
 import { answer, startReceiver, type Receiver } from '../notify/test-receiver.ts';
 import type { AlertEvent } from '../protocol/index.ts';
 import { alertTestEnv, FLAP_SECONDS, verifiedEvents, type AlertView } from './support/alerts.ts';
@@ -22,16 +26,25 @@ import { stopVpp } from './support/processes.ts';
 describe('alerts end to end', () => {
   const bed = useProcessTestBed();
   const receivers: Receiver[] = [];
+  let alertmanager: RunningAlertmanager | undefined;
   afterAll(async () => {
     for (const receiver of receivers) await receiver.close();
+    await alertmanager?.stop();
   });
 
-  it('raises exactly the alerts the injected faults call for, tells the webhook and MQTT once per transition', { timeout: 150_000 }, async () => {
+  it('raises exactly the alerts the injected faults call for, tells the webhook, Slack, PagerDuty, Alertmanager and MQTT once per transition', { timeout: 150_000 }, async () => {
     const receiver = await startReceiver(answer(200, 'ok'));
-    receivers.push(receiver);
+    const slack = await startReceiver(answer(200, 'ok'));
+    const pagerduty = await startReceiver(answer(202, '{"status":"success","message":"Event processed"}'));
+    receivers.push(receiver, slack, pagerduty);
+    alertmanager = await startAlertmanager();
     const { env, mqttPort, api, headers } = await alertTestEnv(
       bed,
       {
+        VPP_SLACK_WEBHOOK_URL: `${slack.url}/services/T000/B000/XXXX`,
+        VPP_PAGERDUTY_ROUTING_KEY: 'R0123456789ABCDEF0123456789ABCDE',
+        VPP_PAGERDUTY_URL: `${pagerduty.url}/v2/enqueue`,
+        VPP_ALERTMANAGER_URL: alertmanager.url,
         VPP_SIM_SITES: '2',
         VPP_SIM_FAULTS: [
           'overheat:site-0001-battery@1-45',
@@ -63,6 +76,12 @@ describe('alerts end to end', () => {
 
     // The frozen voltage stays frozen: an operator takes it, then closes it by hand.
     const frozen = await eventually(async () => (await list()).find((a) => a.ruleId === 'meter-voltage-frozen' && a.state === 'firing'), 30_000, 'the frozen voltage alert');
+    // Alertmanager shows it firing, with the rule as alertname.
+    const inAlertmanager = async () =>
+      ((await (await fetch(`${alertmanager!.url}/api/v2/alerts?active=true`)).json()) as Array<{ labels: Record<string, string>; status: { state: string } }>).filter(
+        (a) => a.labels.alertname === 'meter-voltage-frozen' && a.labels.subject_id === 'site-0001-meter',
+      );
+    await eventually(async () => ((await inAlertmanager()).length === 1 ? true : undefined), 10_000, 'the alert active in Alertmanager');
     const acked = await fetch(`${api}/alerts/${frozen.id}/ack`, { method: 'POST', headers, body: JSON.stringify({ note: 'on it' }) });
     expect(acked.status).toBe(200);
     expect(((await acked.json()) as { state: string }).state).toBe('acknowledged');
@@ -70,6 +89,8 @@ describe('alerts end to end', () => {
     expect(again.status).toBe(409);
     const resolved = await fetch(`${api}/alerts/${frozen.id}/resolve`, { method: 'POST', headers, body: JSON.stringify({ reason: 'meter replaced' }) });
     expect(resolved.status).toBe(200);
+    // The resolution ends it in Alertmanager.
+    await eventually(async () => ((await inAlertmanager()).length === 0 ? true : undefined), 10_000, 'the alert resolved in Alertmanager');
 
     const expected = [
       'battery-overheat/site-0001-battery',
@@ -109,6 +130,26 @@ describe('alerts end to end', () => {
     for (const alert of final) {
       const told = events.filter((e) => e.alert.id === alert.id).map((e) => e.transition.kind);
       expect(told, `${alert.ruleId}/${alert.subjectId}`).toEqual(alert.transitions.map((t) => t.kind));
+    }
+
+    // Slack and PagerDuty: one request per transition, each in the service's documented format.
+    const told = final.flatMap((a) => a.transitions.map((t) => ({ alert: a, kind: t.kind })));
+    expect(slack.requests.length).toBe(told.length);
+    for (const request of slack.requests) {
+      expect(request.path).toBe('/services/T000/B000/XXXX');
+      expect(formatErrors(SlackIncomingWebhookMessage, JSON.parse(request.body))).toEqual([]);
+    }
+    expect(pagerduty.requests.length).toBe(told.length);
+    const actions = new Map<string, string[]>();
+    for (const request of pagerduty.requests) {
+      expect(request.path).toBe('/v2/enqueue');
+      const event = JSON.parse(request.body) as { dedup_key: string; event_action: string };
+      expect(formatErrors(PagerDutyEventsV2, event)).toEqual([]);
+      actions.set(event.dedup_key, [...(actions.get(event.dedup_key) ?? []), event.event_action]);
+    }
+    const ACTION = { fired: 'trigger', reopened: 'trigger', acknowledged: 'acknowledge', resolved: 'resolve' } as const;
+    for (const alert of final) {
+      expect(actions.get(`vpp-alert-${alert.id}`), `${alert.ruleId}/${alert.subjectId}`).toEqual(alert.transitions.map((t) => ACTION[t.kind as keyof typeof ACTION]));
     }
 
     // MQTT: the same transitions on vpp/v1/alerts/{rule}/{subject}; a resolution clears the retained message.
