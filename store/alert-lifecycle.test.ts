@@ -104,9 +104,16 @@ describe('decideSignal', () => {
       firedAtMs: 2_000 + WINDOW_MS - 1,
       reopenCount: 1,
     };
+    // The held resolution is taken back whole: the acknowledgement before it stands.
     expect(decideSignal({ alert: resolvedByRule, resolutionHeld: true }, reopening)).toEqual({
       action: 'update',
-      alert: reopened,
+      alert: {
+        ...reopened,
+        state: 'acknowledged',
+        acknowledgedAtMs: acknowledged.acknowledgedAtMs,
+        acknowledgedBy: acknowledged.acknowledgedBy,
+        acknowledgeNote: acknowledged.acknowledgeNote,
+      },
       transition: { kind: 'reopened', atMs: 2_000 + WINDOW_MS - 1, actor: 'rule', note: null, notify: 'silent', notBeforeMs: null },
       cancelHeldResolution: true,
     });
@@ -117,6 +124,11 @@ describe('decideSignal', () => {
       cancelHeldResolution: false,
     });
     expect(decideSignal({ alert: { ...resolvedByRule, reopenCount: 4 }, resolutionHeld: true }, reopening)).toMatchObject({ alert: { reopenCount: 5 } });
+    // A resolution that was told is not taken back: the reopening starts unacknowledged.
+    expect(decideSignal({ alert: resolvedByRule, resolutionHeld: false }, reopening)).toMatchObject({
+      alert: { state: 'firing', acknowledgedAtMs: null, acknowledgedBy: null },
+      transition: { notify: 'queued' },
+    });
   });
 
   it('opens a new alert once the window has passed, exactly at its end too, and never reopens with no window', () => {

@@ -124,18 +124,22 @@ export function decideSignal(latest: LatestAlert | undefined, signal: RuleSignal
   // resolvedAtMs is set on every resolved alert; null only if the stored row is damaged, then a new alert is the safe answer.
   if (resolved !== undefined && resolved.resolvedAtMs !== null && signal.atMs - resolved.resolvedAtMs < signal.flapWindowMs) {
     const cancelHeldResolution = latest!.resolutionHeld;
+    // A resolution nobody was told of is taken back whole: an acknowledgement
+    // stands, as it does for the integrations that saw it. A reopening that
+    // is told starts over, unacknowledged.
+    const keepAcknowledgement = cancelHeldResolution && resolved.acknowledgedAtMs !== null;
     return {
       action: 'update',
       alert: {
         ...resolved,
-        state: 'firing',
+        state: keepAcknowledgement ? 'acknowledged' : 'firing',
         summary: signal.summary,
         value: signal.value,
         labels: { ...signal.labels },
         firedAtMs: signal.atMs,
-        acknowledgedAtMs: null,
-        acknowledgedBy: null,
-        acknowledgeNote: null,
+        acknowledgedAtMs: keepAcknowledgement ? resolved.acknowledgedAtMs : null,
+        acknowledgedBy: keepAcknowledgement ? resolved.acknowledgedBy : null,
+        acknowledgeNote: keepAcknowledgement ? resolved.acknowledgeNote : null,
         resolvedAtMs: null,
         resolvedBy: null,
         resolveReason: null,

@@ -157,14 +157,18 @@ export function describeAlertStoreContract(name: string, open: OpenStore<Alerts>
         const [resolved] = apply(clear(2_000));
         const reopened = only(apply(fire(2_000 + FLAP_MS - 1, { summary: 'SoC very low on dev-1', value: 2, labels: { siteId: 'site-1' } })));
 
+        // The resolution nobody heard of is taken back whole: the acknowledgement stands.
         expect(reopened.alert).toEqual({
           ...fired!.alert,
-          state: 'firing',
+          state: 'acknowledged',
           summary: 'SoC very low on dev-1',
           value: 2,
           labels: { siteId: 'site-1' },
           openedAtMs: 1_000,
           firedAtMs: 2_000 + FLAP_MS - 1,
+          acknowledgedAtMs: 1_500,
+          acknowledgedBy: 'ops',
+          acknowledgeNote: 'looking',
           reopenCount: 1,
         });
         expect(reopened.transition).toMatchObject({ alertId: fired!.alert.id, kind: 'reopened', actor: 'rule', notify: false });
