@@ -2,10 +2,17 @@
  * The parts as separate processes (`vpp broker`, `vpp ingest`, `vpp control`,
  * `vpp sim`), meeting only at the broker and the SQLite file, as the compose
  * file runs them: the fleet shows up with full coverage through the MQTT
- * ingest source, health covers all parts, and revoking a device through the
- * API disconnects it from a broker in another process.
+ * ingest source, health covers all parts, revoking a device through the
+ * API disconnects it from a broker in another process, and an alert raised
+ * by ingest's rules (a fault injected with `vpp fault` from yet another
+ * process) is acknowledged through control, whose transition ingest's
+ * notifier then publishes on MQTT.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
+import type { AlertEvent } from '../protocol/index.ts';
 import { ADMIN_TOKEN, eventually } from './support/platform.ts';
 import { useProcessTestBed } from './support/process-bed.ts';
 import { stopVpp } from './support/processes.ts';
@@ -16,12 +23,19 @@ describe('separate processes', () => {
   const bed = useProcessTestBed();
 
   it('run the platform together through the broker and the store', { timeout: 120_000 }, async () => {
+    const rulesFile = join(bed.dataDir, 'rules.json');
+    writeFileSync(rulesFile, JSON.stringify({ rules: [{ id: 'device-stale', severity: 'warning', subject: 'device', summary: '{subjectId} silent', stale: { forSeconds: 0 } }] }));
     const { env: base, mqttPort, httpPort } = await bed.env({
       VPP_INGEST_SECRET: 'separate-processes-ingest-secret',
       VPP_CONTROL_SECRET: 'separate-processes-control-secret',
       VPP_SIM_SITES: String(SITES),
       VPP_SIM_SPEED: '60',
       VPP_LOG_LEVEL: 'info',
+      // A device silent for 2 s (two intervals of a second) is stale, and the stale rule fires at once.
+      VPP_ALERT_RULES: rulesFile,
+      VPP_DEVICE_INTERVAL_MS: '1000',
+      VPP_STALE_AFTER_INTERVALS: '2',
+      VPP_ALERT_STARTUP_GRACE_SECONDS: '0',
     });
     const env = { ...base, VPP_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}` };
     const broker = bed.spawn('broker', env);
@@ -60,6 +74,40 @@ describe('separate processes', () => {
       const twin = (await res.json()) as { online?: boolean; presence?: string };
       return twin.online === false && twin.presence === 'offline' ? twin : undefined;
     }, 15_000, 'revoked device offline');
+
+    // An alert across processes: the fault goes in through the fault file, the rule runs in
+    // ingest, the operator acts through control, ingest's notifier publishes the transition.
+    const observer = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+      username: 'vpp-observer',
+      password: readFileSync(join(bed.dataDir, 'observer-secret'), 'utf8').trim(),
+      clientId: 'vpp-observer',
+      protocolVersion: 4,
+    });
+    const published: AlertEvent[] = [];
+    observer.on('message', (_topic, payload) => {
+      if (payload.length > 0) published.push(JSON.parse(payload.toString()) as AlertEvent);
+    });
+    await observer.subscribeAsync('vpp/v1/alerts/#', { qos: 1 });
+    const fault = bed.spawn('fault', env, ['add', 'silent:site-0003-solar']);
+    expect(await fault.exited).toBe(0);
+    const alert = await eventually(async () => {
+      const body = (await (await api('/api/v1/alerts?rule=device-stale&subject=site-0003-solar')).json()) as { alerts: Array<{ id: string; state: string }> };
+      return body.alerts[0];
+    }, 20_000, 'the stale alert, through control');
+    expect(alert.state).toBe('firing');
+    const ack = await fetch(`http://127.0.0.1:${httpPort}/api/v1/alerts/${alert.id}/ack`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ note: 'from another process' }),
+    });
+    expect(ack.status).toBe(200);
+    await eventually(
+      () => (published.some((e) => e.alert.id === alert.id && e.transition.kind === 'acknowledged') ? true : undefined),
+      10_000,
+      'the acknowledgement published by ingest',
+    );
+    expect(published.filter((e) => e.alert.id === alert.id).map((e) => e.transition.kind)).toEqual(['fired', 'acknowledged']);
+    await observer.endAsync();
 
     for (const p of [sim, control, ingest, broker]) expect(await stopVpp(p, 'SIGTERM')).toBe(0);
   });

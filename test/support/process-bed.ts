@@ -12,8 +12,8 @@ export interface ProcessTestBed {
   dataDir: string;
   /** The environment of a `vpp` process on free ports and `dataDir`, with the test admin token; `extra` is added. */
   env(extra?: Record<string, string>): Promise<{ env: Record<string, string>; mqttPort: number; httpPort: number }>;
-  /** Spawns `vpp <command>`; whatever is still running after the test file is killed. */
-  spawn(command: string, env: Record<string, string>): VppProcess;
+  /** Spawns `vpp <command> [args…]`; whatever is still running after the test file is killed. */
+  spawn(command: string, env: Record<string, string>, args?: readonly string[]): VppProcess;
 }
 
 /** Registers the cleanup of a test file that runs `vpp` as child processes. */
@@ -37,8 +37,8 @@ export function useProcessTestBed(): ProcessTestBed {
       };
       return { env, mqttPort, httpPort };
     },
-    spawn(command, env) {
-      const p = spawnVpp(command, env);
+    spawn(command, env, args = []) {
+      const p = spawnVpp(command, env, args);
       running.push(p);
       return p;
     },

@@ -28,8 +28,8 @@ export interface VppProcess {
   exited: Promise<number | string>;
 }
 
-export function spawnVpp(command: string, env: Record<string, string>): VppProcess {
-  const child = spawn(process.execPath, [VPP, command], {
+export function spawnVpp(command: string, env: Record<string, string>, args: readonly string[] = []): VppProcess {
+  const child = spawn(process.execPath, [VPP, command, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', VPP_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
