@@ -6,10 +6,17 @@
  * pipeline received and committed per second in the steady state, read from
  * ingest's heartbeat, and the process's CPU and memory.
  *
+ * The shipped alert rules run, with one change: the state-of-charge rate
+ * rule's tolerance is multiplied by the speed, since the simulated state of
+ * charge moves `speed` times faster than wall-clock power allows (telemetry
+ * is stamped with wall time), which would otherwise fire for every battery.
+ *
  * Parameters: sites=1000 speed=30 seconds=20.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_ALERT_RULES_FILE } from '../../cli/config.ts';
 import { freePort, spawnVpp, stopVpp } from '../../test/support/processes.ts';
 import { processCpuMs, processRssMiB } from '../harness/process-stats.ts';
 import type { Scenario } from '../harness/scenario.ts';
@@ -29,7 +36,12 @@ const scenario: Scenario = {
     const speed = Number(args.speed ?? 30);
     const seconds = Number(args.seconds ?? 20);
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const rules = parseYaml(readFileSync(DEFAULT_ALERT_RULES_FILE, 'utf8')) as { rules: Array<{ rateOfChange?: { tolerance?: number } }> };
+    for (const rule of rules.rules) if (rule.rateOfChange) rule.rateOfChange.tolerance = (rule.rateOfChange.tolerance ?? 1) * speed;
+    const rulesFile = join(workDir, 'alert-rules.json');
+    writeFileSync(rulesFile, JSON.stringify(rules));
     const vpp = spawnVpp('up', {
+      VPP_ALERT_RULES: rulesFile,
       VPP_DATA_DIR: join(workDir, 'data'),
       VPP_MQTT_PORT: String(mqttPort),
       VPP_HTTP_PORT: String(httpPort),
