@@ -5,3 +5,4 @@ export * from './codec.ts';
 export * from './checks.ts';
 export * from './alerts.ts';
 export * from './alert-rules.ts';
+export * from './commands.ts';

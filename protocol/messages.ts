@@ -85,6 +85,16 @@ export const AckSchema = Type.Object(
     commandId: Type.String({ minLength: 1, maxLength: 64 }),
     status: Type.Union(ACK_STATUSES.map((s) => Type.Literal(s))),
     reason: Type.Optional(Type.String({ maxLength: 256 })),
+    /**
+     * What the device actually does, when it differs from what was asked
+     * (a setpoint clipped to its limits): e.g. `{"powerW": 5000}`, with the
+     * reason saying why.
+     */
+    applied: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][A-Za-z0-9]{0,31}$' }), Type.Union([Type.Number(), Type.String({ maxLength: 64 }), Type.Null()]), {
+        maxProperties: 8,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -7,7 +7,18 @@
  * the registry). The telemetry store is asynchronous because production
  * implementations talk to a server.
  */
-import type { Alert, AlertEvent, AlertSeverity, AlertState, AlertSubjectKind, AlertTransition, DeviceType } from '../protocol/index.ts';
+import type {
+  Ack,
+  Alert,
+  AlertEvent,
+  AlertSeverity,
+  AlertState,
+  AlertSubjectKind,
+  AlertTransition,
+  CommandState,
+  CommandType,
+  DeviceType,
+} from '../protocol/index.ts';
 
 export interface Site {
   id: string;
@@ -437,6 +448,116 @@ export interface AlertOutbox {
   countDeliveries(): Record<string, Record<DeliveryState, number>>;
   /** The earliest time a pending delivery or a held resolution becomes due, null when none. */
   nextDueAtMs(): number | null;
+}
+
+/** One step of a command's life, with the time it happened (platform clock). */
+export interface CommandTransition {
+  state: CommandState;
+  atMs: number;
+  /** The device's reason (rejected, completed), why it expired or failed, or what a resend was. */
+  detail: string | null;
+}
+
+export interface StoredCommand {
+  /** A UUID, also what the device acknowledges. */
+  id: string;
+  deviceId: string;
+  type: CommandType;
+  params: Record<string, unknown>;
+  state: CommandState;
+  createdAtMs: number;
+  expiresAtMs: number;
+  /** Publishes so far (the first send and every resend). */
+  attempts: number;
+  /** When the next (re)send is due while pending or sent; null otherwise. */
+  nextAttemptAtMs: number | null;
+  /** The device's reason on rejected or completed. */
+  reason: string | null;
+  /** What the device says it applied, when it differs from what was asked (Ack.applied). */
+  applied: Record<string, number | string | null> | null;
+  /** The dispatch this command belongs to, if any. */
+  dispatchId: string | null;
+  /** Oldest first. */
+  transitions: CommandTransition[];
+}
+
+export interface NewCommand {
+  id: string;
+  deviceId: string;
+  type: CommandType;
+  params: Record<string, unknown>;
+  expiresAtMs: number;
+  dispatchId?: string | null;
+  /**
+   * With a key, creating is idempotent per (device, key): the same key and
+   * the same `requestHash` return the command made the first time; the same
+   * key with another hash is a 'conflict'.
+   */
+  idempotencyKey?: string | null;
+  requestHash?: string | null;
+}
+
+export interface CommandQuery {
+  deviceId?: string;
+  state?: CommandState;
+  dispatchId?: string;
+  limit: number;
+  /** Newest first; pass the last command's cursor of a page for the next page. */
+  before?: string;
+}
+
+/**
+ * The command queue. Every command has a known fate: the store keeps its
+ * state and every transition, so a restart picks up every unfinished
+ * command, and an ack is applied once (a repeat, or one for a final state,
+ * changes nothing).
+ */
+export interface CommandStore {
+  /**
+   * Stores a new command, pending, due at once (nextAttemptAtMs = nowMs).
+   * Returns `created: false` with the existing command for a repeated
+   * idempotency key with the same request; throws 'conflict' for the key
+   * with another request, or an id that exists; 'invalid' for times that
+   * are not integers or an expiry not after nowMs.
+   */
+  createCommand(command: NewCommand, nowMs: number): { command: StoredCommand; created: boolean };
+  getCommand(id: string): StoredCommand | undefined;
+  /** Newest first (by creation, then id); `next` is the cursor of the next page, null on the last. */
+  listCommands(query: CommandQuery): { commands: StoredCommand[]; next: string | null };
+  /**
+   * Pending or sent commands whose next attempt is due at nowMs and whose
+   * expiry has not passed, oldest first.
+   */
+  dueCommands(nowMs: number, limit: number): StoredCommand[];
+  /**
+   * Records a publish: attempts + 1, pending → sent (a resend stays sent,
+   * with a transition saying which attempt), next attempt at
+   * nextAttemptAtMs. Nothing happens when the command is no longer pending
+   * or sent (an ack won the race). Returns the command as stored.
+   */
+  markSent(id: string, input: { atMs: number; nextAttemptAtMs: number }): StoredCommand | undefined;
+  /**
+   * Applies a device's ack, once: accepted (from pending or sent),
+   * rejected (from pending or sent), completed (from pending, sent or
+   * accepted: a short command may complete before its accepted ack
+   * arrives). An ack from another device than the command's, for an unknown
+   * command, or that does not move the state forward changes nothing and
+   * returns undefined; otherwise returns the command after it.
+   */
+  applyAck(deviceId: string, ack: Ack, atMs: number): StoredCommand | undefined;
+  /**
+   * Pending or sent commands whose expiry has passed → expired; accepted
+   * commands past their expiry by more than `completionGraceMs` (the
+   * completion ack never came) → completed, with a detail saying so.
+   * Returns the commands changed.
+   */
+  expireCommands(nowMs: number, completionGraceMs: number): StoredCommand[];
+  /** Pending or sent → failed, with the reason (tries spent). Undefined when it was no longer pending or sent. */
+  failCommand(id: string, input: { atMs: number; reason: string }): StoredCommand | undefined;
+  /** The newest command (by creation) of each of these devices that has one: what the twin shows as desired. */
+  latestCommandPerDevice(deviceIds: readonly string[]): Map<string, StoredCommand>;
+  /** Commands by state. */
+  countCommands(): Record<CommandState, number>;
 }
 
 /**
