@@ -180,4 +180,31 @@ describe('broker authorization of service accounts', () => {
     expect(commands).toEqual([]);
     expect(bed.broker.counters().unauthorizedPublishes).toBe(DEVICE_CHANNELS.length);
   });
+
+  it('lets the dispatch account send commands (never retained) and read acks, and nothing else on device topics', async () => {
+    bed = await startTestBed();
+    const device = await bed.connectDevice('bat-1', bed.credentials.add('bat-1'));
+    const commands = collectMessages(device);
+    await subscribeGranted(device, deviceTopic('bat-1', 'commands'));
+    const dispatch = await bed.connectService('vpp-dispatch');
+    const acks = collectMessages(dispatch);
+    expect(await subscribeGranted(dispatch, allDevicesFilter('acks'))).toEqual([1]);
+    expect(await subscribeGranted(dispatch, allDevicesFilter('telemetry'))).toEqual([128]);
+
+    await dispatch.publishAsync(deviceTopic('bat-1', 'commands'), '{"id":"c1"}', { qos: 1 });
+    await waitUntil(() => commands.length === 1, 'the device received the command');
+    await device.publishAsync(deviceTopic('bat-1', 'acks'), '{"commandId":"c1","status":"accepted"}', { qos: 1 });
+    await waitUntil(() => acks.length === 1, 'dispatch received the ack');
+
+    // Retained, or on any other device channel: refused and the connection closed.
+    for (const [channel, retain] of [['commands', true], ['telemetry', false], ['status', false], ['acks', false]] as const) {
+      const forger = await bed.connectService('vpp-dispatch');
+      const closed = nextEvent(forger, 'close');
+      forger.publish(deviceTopic('bat-1', channel), '{"forged":true}', { qos: 1, retain });
+      await closed;
+    }
+    await roundTrip(device);
+    expect(commands.map((m) => m.payload)).toEqual(['{"id":"c1"}']);
+    expect(bed.broker.counters()).toMatchObject({ unauthorizedPublishes: 3, retainRefused: 1 });
+  });
 });

@@ -77,6 +77,10 @@ export function createAuthorizationHooks(deps: AuthorizationDeps): {
       refusePublish(client, packet, callback);
       return;
     }
+    if (!mayPublishRetained(identity, packet.topic, packet.retain)) {
+      refuseRetain(client, packet, callback);
+      return;
+    }
     callback(null);
   };
 

@@ -20,6 +20,7 @@ import {
   SERVICE_PERMISSIONS,
   TOPIC_ROOT,
   deviceTopic,
+  parseDeviceTopic,
   type DeviceChannel,
   type ServiceAccount,
 } from '../protocol/index.ts';
@@ -66,8 +67,13 @@ const SERVICE_PUBLISH_FILTERS = new Map<ServiceAccount, ReadonlyArray<readonly s
   SERVICE_ACCOUNTS.map((account) => [account, SERVICE_PERMISSIONS[account].publish.map((entry) => entry.split('/'))]),
 );
 
+/**
+ * On device topics a service may publish only commands (the one channel
+ * devices subscribe to), and only with a permission naming them: a service
+ * can never speak as a device (telemetry, status, acks).
+ */
 export function mayServicePublish(account: ServiceAccount, topic: string): boolean {
-  if (topic.startsWith(DEVICES_PREFIX)) return false;
+  if (topic.startsWith(DEVICES_PREFIX) && parseDeviceTopic(topic)?.channel !== 'commands') return false;
   return (SERVICE_PUBLISH_FILTERS.get(account) ?? []).some((levels) => matchesFilter(levels, topic));
 }
 
@@ -88,7 +94,8 @@ export function mayPublish(identity: Identity, topic: string): boolean {
 
 /** `mayPublish`, and for a retained message also the device retain rule. */
 export function mayPublishRetained(identity: Identity, topic: string, retain: boolean): boolean {
-  if (identity.kind === 'service') return mayServicePublish(identity.account, topic);
+  // A retained command would be carried out again by every device that subscribes later.
+  if (identity.kind === 'service') return mayServicePublish(identity.account, topic) && !(retain && topic.startsWith(DEVICES_PREFIX));
   const channel = devicePublishChannel(identity.deviceId, topic);
   return channel !== undefined && (!retain || mayDeviceRetain(channel));
 }

@@ -63,6 +63,7 @@ export const SERVICE_SECRETS: Record<ServiceAccount, string> = {
   'vpp-ingest': generateSecret(),
   'vpp-control': generateSecret(),
   'vpp-observer': generateSecret(),
+  'vpp-dispatch': generateSecret(),
 };
 
 export interface TestBed {

@@ -27,6 +27,7 @@ export interface Config {
   ingestSecret: string | undefined;
   controlSecret: string | undefined;
   observerSecret: string | undefined;
+  dispatchSecret: string | undefined;
   /** How long a device's previous secret keeps working after a rotation. */
   secretGraceMs: number;
   /** stop() waits this long for in-flight work before giving up (what was not committed was not acknowledged). */
@@ -200,6 +201,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_INGEST_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/ingest-secret', description: 'password of the vpp-ingest MQTT account' },
   { name: 'VPP_CONTROL_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/control-secret', description: 'password of the vpp-control MQTT account' },
   { name: 'VPP_OBSERVER_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/observer-secret', description: 'password of the read-only vpp-observer MQTT account (alerts, aggregates, heartbeats)' },
+  { name: 'VPP_DISPATCH_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/dispatch-secret', description: 'password of the vpp-dispatch MQTT account (sends commands, reads acks)' },
   { name: 'VPP_SECRET_GRACE_SECONDS', fallback: '86400', description: 'how long a device\'s previous secret keeps working after a rotation; then its connections are closed' },
   { name: 'VPP_SHUTDOWN_TIMEOUT_MS', fallback: '10000', description: 'longest wait for in-flight messages to commit on stop; what was not committed was not acknowledged' },
   { name: 'VPP_LOG_LEVEL', fallback: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
@@ -271,6 +273,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     ingestSecret: secret(r, 'VPP_INGEST_SECRET'),
     controlSecret: secret(r, 'VPP_CONTROL_SECRET'),
     observerSecret: secret(r, 'VPP_OBSERVER_SECRET'),
+    dispatchSecret: secret(r, 'VPP_DISPATCH_SECRET'),
     secretGraceMs: int(r, 'VPP_SECRET_GRACE_SECONDS', 86_400, 0, 365 * 86_400) * 1_000,
     shutdownTimeoutMs: int(r, 'VPP_SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: oneOf(r, 'VPP_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -66,6 +66,7 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
       'vpp-ingest': loadOrCreateSecret(config.dataDir, 'ingest-secret', config.ingestSecret),
       'vpp-control': loadOrCreateSecret(config.dataDir, 'control-secret', config.controlSecret),
       'vpp-observer': loadOrCreateSecret(config.dataDir, 'observer-secret', config.observerSecret),
+      'vpp-dispatch': loadOrCreateSecret(config.dataDir, 'dispatch-secret', config.dispatchSecret),
     },
     logger,
     clock,

@@ -119,7 +119,7 @@ function encodeTopicLevel(level: string): string {
  * name, so nobody else can take over its session) and may publish and
  * subscribe only where its job needs, by exact filter.
  */
-export const SERVICE_ACCOUNTS = ['vpp-ingest', 'vpp-control', 'vpp-observer'] as const;
+export const SERVICE_ACCOUNTS = ['vpp-ingest', 'vpp-control', 'vpp-observer', 'vpp-dispatch'] as const;
 export type ServiceAccount = (typeof SERVICE_ACCOUNTS)[number];
 
 export interface ServicePermissions {
@@ -141,6 +141,12 @@ export const SERVICE_PERMISSIONS: Readonly<Record<ServiceAccount, ServicePermiss
     clientId: 'vpp-control',
     publish: [REVOCATIONS_TOPIC],
     subscribe: [AGGREGATES_FILTER, SERVICE_HEALTH_FILTER],
+  },
+  // Sends commands to devices (never retained) and reads their acks.
+  'vpp-dispatch': {
+    clientId: 'vpp-dispatch',
+    publish: [allDevicesFilter('commands')],
+    subscribe: [allDevicesFilter('acks')],
   },
   // Read-only, for other systems: alert transitions, live aggregates and
   // service heartbeats; it may publish nothing.
