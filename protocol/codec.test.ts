@@ -25,3 +25,13 @@ describe('protocol codecs', () => {
     for (const id of ['a/b', 'a+b', '#', '', 'x'.repeat(65), ' a']) expect(isValidDeviceId(id), id).toBe(false);
   });
 });
+
+describe('acks', () => {
+  it('accept what a device applied under metric-like names only', () => {
+    const ack = (applied: unknown) => decodeAck(Buffer.from(JSON.stringify({ commandId: 'c1', status: 'accepted', applied })));
+    expect(ack({ powerW: 5000 }).ok).toBe(true);
+    expect(ack({ PowerW: 5000 }).ok).toBe(false);
+    expect(ack({ powerW: { nested: 1 } }).ok).toBe(false);
+    expect(ack(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, i]))).ok).toBe(false);
+  });
+});

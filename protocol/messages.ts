@@ -93,6 +93,8 @@ export const AckSchema = Type.Object(
     applied: Type.Optional(
       Type.Record(Type.String({ pattern: '^[a-z][A-Za-z0-9]{0,31}$' }), Type.Union([Type.Number(), Type.String({ maxLength: 64 }), Type.Null()]), {
         maxProperties: 8,
+        // Without it, keys that miss the pattern would pass unchecked.
+        additionalProperties: false,
       }),
     ),
   },

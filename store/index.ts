@@ -24,6 +24,18 @@ export {
   MAX_FLAP_WINDOW_MS,
   MAX_RULE_STATE_DATA_BYTES,
 } from './alert-lifecycle.ts';
+export {
+  MAX_COMMAND_APPLIED_BYTES,
+  MAX_COMMAND_DEVICE_ID_CHARS,
+  MAX_COMMAND_FAILURE_CHARS,
+  MAX_COMMAND_PAGE,
+  MAX_COMMAND_PARAMS_BYTES,
+  MAX_DISPATCH_ID_CHARS,
+  MAX_IDEMPOTENCY_KEY_CHARS,
+  MAX_REQUEST_HASH_CHARS,
+  MAX_TRANSITIONS_PER_COMMAND,
+  SqliteCommands,
+} from './sqlite-commands.ts';
 export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDeadLetters } from './sqlite-dead-letters.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';

@@ -268,6 +268,60 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX alert_deliveries_integration ON alert_deliveries (integration, state);
     `);
   },
+  // 4 → 5: the command queue and each command's transitions (sqlite-commands.ts).
+  (db) => {
+    db.exec(`
+      -- One row per command. The type is checked by the store rather than
+      -- by a CHECK, so a command type added to the protocol later needs no
+      -- rebuild of the table. No foreign key to devices: the store keeps
+      -- what it was asked to send, and devices are revoked, never deleted.
+      -- params and applied are JSON objects; next_attempt_at_ms is NULL
+      -- unless the command is pending or sent.
+      CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        params TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'accepted', 'rejected', 'completed', 'expired', 'failed')),
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER,
+        reason TEXT,
+        applied TEXT,
+        dispatch_id TEXT,
+        idempotency_key TEXT,
+        request_hash TEXT
+      );
+      -- A repeated request with the same key for the same device finds the
+      -- first command, whichever process stores it.
+      CREATE UNIQUE INDEX commands_idempotency ON commands (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      -- Commands to (re)send, by when they are due.
+      CREATE INDEX commands_due ON commands (next_attempt_at_ms, id) WHERE state IN ('pending', 'sent');
+      -- Commands that expiry may end, by expiry.
+      CREATE INDEX commands_expiry ON commands (expires_at_ms, id) WHERE state IN ('pending', 'sent', 'accepted');
+      -- Listing newest first, unfiltered or by each filter; commands_device
+      -- also serves the latest command of each device.
+      CREATE INDEX commands_created ON commands (created_at_ms, id);
+      CREATE INDEX commands_device ON commands (device_id, created_at_ms, id);
+      CREATE INDEX commands_state ON commands (state, created_at_ms, id);
+      CREATE INDEX commands_dispatch ON commands (dispatch_id, created_at_ms, id) WHERE dispatch_id IS NOT NULL;
+
+      -- A command's transitions, seq counting from 1 per command. Once a
+      -- command is final nothing is added to it, so its final transition is
+      -- its last, and retention finds old final commands by that
+      -- transition's time (command_transitions_final).
+      CREATE TABLE command_transitions (
+        command_id TEXT NOT NULL REFERENCES commands (id),
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'accepted', 'rejected', 'completed', 'expired', 'failed')),
+        at_ms INTEGER NOT NULL,
+        detail TEXT,
+        PRIMARY KEY (command_id, seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX command_transitions_final ON command_transitions (at_ms) WHERE state IN ('rejected', 'completed', 'expired', 'failed');
+    `);
+  },
 ];
 
 /**

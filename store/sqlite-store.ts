@@ -5,10 +5,11 @@
  * schema and builds one object per port on that connection: `registry`
  * (sqlite-registry.ts), `telemetry` (sqlite-telemetry.ts, with rollups in
  * sqlite-rollups.ts), `twins` (sqlite-twins.ts), `deadLetters`
- * (sqlite-dead-letters.ts) and `alerts` (sqlite-alerts.ts: AlertStore and
- * AlertOutbox). It also implements the first four ports itself by
- * delegating to them, so one store can be handed to whatever needs any of
- * them; alerts are used through `store.alerts` only.
+ * (sqlite-dead-letters.ts), `alerts` (sqlite-alerts.ts: AlertStore and
+ * AlertOutbox) and `commands` (sqlite-commands.ts: CommandStore). It also
+ * implements the first four ports itself by delegating to them, so one
+ * store can be handed to whatever needs any of them; alerts and commands
+ * are used through `store.alerts` and `store.commands` only.
  *
  * Several processes may open the same file: ingest writes telemetry while
  * control and the broker read the registry. WAL mode lets readers run beside
@@ -35,6 +36,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { SqliteAlerts } from './sqlite-alerts.ts';
+import { SqliteCommands } from './sqlite-commands.ts';
 import { SqliteDeadLetters, checkDeadLetterLimits, DEFAULT_DEAD_LETTER_LIMITS } from './sqlite-dead-letters.ts';
 import { SqliteRegistry } from './sqlite-registry.ts';
 import { DEFAULT_RETENTION, checkRetention, type PruneCounts, type RetentionPolicy } from './sqlite-rollups.ts';
@@ -148,6 +150,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   readonly deadLetters: SqliteDeadLetters;
   /** AlertStore and AlertOutbox on the same connection; not delegated by the façade, use it directly. */
   readonly alerts: SqliteAlerts;
+  /** CommandStore on the same connection; not delegated by the façade, use it directly. */
+  readonly commands: SqliteCommands;
   private readonly db: Database.Database;
   private readonly log: Logger;
   private closed = false;
@@ -200,6 +204,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       this.twins = new SqliteTwins(db);
       this.deadLetters = new SqliteDeadLetters(db, deadLetterLimits);
       this.alerts = new SqliteAlerts(db);
+      this.commands = new SqliteCommands(db);
     } catch (error) {
       db.close();
       throw toStoreError(error, `cannot prepare ${options.file}`);

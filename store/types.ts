@@ -501,8 +501,12 @@ export interface CommandQuery {
   deviceId?: string;
   state?: CommandState;
   dispatchId?: string;
+  /** 1 to 1 000; 'invalid' otherwise. */
   limit: number;
-  /** Newest first; pass the last command's cursor of a page for the next page. */
+  /**
+   * Newest first; pass the last command's cursor of a page for the next page.
+   * Opaque; a string the store did not return is 'invalid'.
+   */
   before?: string;
 }
 
@@ -533,7 +537,11 @@ export interface CommandStore {
    * Records a publish: attempts + 1, pending → sent (a resend stays sent,
    * with a transition saying which attempt), next attempt at
    * nextAttemptAtMs. Nothing happens when the command is no longer pending
-   * or sent (an ack won the race). Returns the command as stored.
+   * or sent (an ack won the race) and it returns undefined, as for an
+   * unknown id; otherwise returns the command as stored after the call.
+   * A command keeps at most 50 transitions however often it is resent:
+   * past a bound, a resend updates the latest `sent` transition instead of
+   * adding one (`attempts` still counts every publish).
    */
   markSent(id: string, input: { atMs: number; nextAttemptAtMs: number }): StoredCommand | undefined;
   /**
@@ -554,7 +562,7 @@ export interface CommandStore {
   expireCommands(nowMs: number, completionGraceMs: number): StoredCommand[];
   /** Pending or sent → failed, with the reason (tries spent). Undefined when it was no longer pending or sent. */
   failCommand(id: string, input: { atMs: number; reason: string }): StoredCommand | undefined;
-  /** The newest command (by creation) of each of these devices that has one: what the twin shows as desired. */
+  /** The newest command (by creation, then id, as listCommands orders them) of each of these devices that has one: what the twin shows as desired. */
   latestCommandPerDevice(deviceIds: readonly string[]): Map<string, StoredCommand>;
   /** Commands by state. */
   countCommands(): Record<CommandState, number>;

@@ -12,6 +12,8 @@
  * - control imports neither ingest, broker nor the simulator;
  * - notify imports only protocol and store (it knows no HTTP server, no
  *   pipeline and no broker: the outbox and the Notifier port);
+ * - dispatch imports only protocol and store (the command queue, the
+ *   allocator and the control loop talk MQTT through what cli hands them);
  * - only cli (and bench, which drives the platform) imports cli.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { join, relative, resolve, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'devices-sim', 'cli'] as const;
+const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'dispatch', 'devices-sim', 'cli'] as const;
 type Part = (typeof PARTS)[number];
 
 const ALLOWED: Record<Part, readonly Part[]> = {
@@ -30,7 +32,8 @@ const ALLOWED: Record<Part, readonly Part[]> = {
   ingest: ['protocol', 'store'],
   control: ['protocol', 'store'],
   notify: ['protocol', 'store'],
-  cli: ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'devices-sim'],
+  dispatch: ['protocol', 'store'],
+  cli: ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'dispatch', 'devices-sim'],
 };
 
 function productionFiles(dir: string): string[] {

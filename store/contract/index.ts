@@ -5,4 +5,5 @@ export { describeRegistryContract } from './registry.contract.ts';
 export { describeTwinStoreContract } from './twin-store.contract.ts';
 export { describeDeadLetterStoreContract, type OpenDeadLetterStore } from './dead-letter-store.contract.ts';
 export { describeAlertStoreContract } from './alert-store.contract.ts';
+export { describeCommandStoreContract } from './command-store.contract.ts';
 export type { OpenStore } from './open-store.ts';
