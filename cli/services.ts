@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
 import { buildControlApp, checkStoreHealth, createLiveView, createMqttRevocations, evaluateHealth, feedLiveView, type HealthReport } from '../control/index.ts';
 import { parseFaultSpecs, planFleet, startFleet, watchFaultFile, type Fleet } from '../devices-sim/index.ts';
+import { startCommandSender, type CommandSender } from '../dispatch/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type BrokerTapSource, type Ingest } from '../ingest/index.ts';
 import {
   createAlertmanagerNotifier,
@@ -24,7 +25,15 @@ import {
   type Notifier,
   type NotifierWorker,
 } from '../notify/index.ts';
-import { SERVICE_PERMISSIONS, type AlertEvent, type DeviceType, type PresenceEvent, type ServiceAccount } from '../protocol/index.ts';
+import {
+  SERVICE_PERMISSIONS,
+  allDevicesFilter,
+  parseDeviceTopic,
+  type AlertEvent,
+  type DeviceType,
+  type PresenceEvent,
+  type ServiceAccount,
+} from '../protocol/index.ts';
 import { generateSecret, hashSecret, openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
@@ -78,7 +87,7 @@ export interface Service {
 }
 
 /** Connects as a platform service: its own account, secret and fixed client id. */
-async function connectService(url: string, platform: Platform, account: ServiceAccount): Promise<MqttClient> {
+async function connectService(url: string, platform: Platform, account: ServiceAccount, options: { clean?: boolean } = {}): Promise<MqttClient> {
   return mqtt.connectAsync(url, {
     username: account,
     password: platform.serviceSecrets[account],
@@ -86,7 +95,44 @@ async function connectService(url: string, platform: Platform, account: ServiceA
     protocolVersion: 4,
     reconnectPeriod: 1_000,
     connectTimeout: 10_000,
+    clean: options.clean ?? true,
   });
+}
+
+export interface DispatchService extends Service {
+  sender: CommandSender;
+}
+
+/**
+ * Commands to devices: the command sender on the vpp-dispatch account. Its
+ * session is persistent (clean: false) and its acks subscription QoS 1, so
+ * acks that arrive while it is away wait in the broker for it.
+ */
+export async function startDispatchService(platform: Platform, mqttUrl: string): Promise<DispatchService> {
+  const { store, clock, logger } = platform;
+  const client = await connectService(mqttUrl, platform, 'vpp-dispatch', { clean: false });
+  const sender = startCommandSender({
+    commands: store.commands,
+    twins: store,
+    publish: async (topic, payload) => {
+      await client.publishAsync(topic, payload, { qos: 1 });
+    },
+    clock,
+    logger,
+  });
+  client.on('message', (topic, payload) => {
+    const parsed = parseDeviceTopic(topic);
+    if (parsed?.channel === 'acks') sender.handleAck(parsed.deviceId, payload);
+  });
+  client.on('error', (error) => logger.warn({ err: error }, 'dispatch MQTT connection error'));
+  await client.subscribeAsync(allDevicesFilter('acks'), { qos: 1 });
+  return {
+    sender,
+    async stop() {
+      await sender.stop();
+      await client.endAsync();
+    },
+  };
 }
 
 export async function startBrokerService(platform: Platform, inProcess?: { tap: BrokerTap; onPresence: (event: PresenceEvent) => void }): Promise<Broker> {
@@ -271,14 +317,15 @@ export interface ControlService extends Service {
 const HEARTBEAT_GRACE_MS = 10_000;
 
 /**
- * The control API. `onAlertTransition` is told of each acknowledgement or
- * resolution an operator makes (in one process, it wakes the notifier; a
- * notifier in another process finds it at its next poll).
+ * The control API. `wake` tells the workers of this process that an
+ * operator acknowledged or resolved an alert (the notifier) or created a
+ * command (the command sender); workers in another process find the change
+ * at their next poll.
  */
 export async function startControlService(
   platform: Platform,
   mqttUrl: string,
-  onAlertTransition: (event: AlertEvent) => void = () => undefined,
+  wake: { onAlertTransition?: (event: AlertEvent) => void; onCommandCreated?: () => void } = {},
 ): Promise<ControlService> {
   const { config, store, clock, logger } = platform;
   const client = await connectService(mqttUrl, platform, 'vpp-control');
@@ -305,7 +352,9 @@ export async function startControlService(
     },
     alerts: store.alerts,
     alertRules: config.alerts.rules,
-    onAlertTransition,
+    onAlertTransition: wake.onAlertTransition ?? (() => undefined),
+    commands: store.commands,
+    onCommandCreated: wake.onCommandCreated ?? (() => undefined),
     secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,

@@ -10,6 +10,7 @@ import {
   openPlatform,
   startBrokerService,
   startControlService,
+  startDispatchService,
   startEmbeddedIngest,
   startIngestService,
   startSimService,
@@ -18,7 +19,7 @@ import {
   type Service,
 } from './services.ts';
 
-const COMMANDS = ['up', 'broker', 'ingest', 'control', 'sim', 'fault', 'help'] as const;
+const COMMANDS = ['up', 'broker', 'ingest', 'control', 'dispatch', 'sim', 'fault', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function usage(): string {
@@ -30,6 +31,7 @@ function usage(): string {
     '  broker    the MQTT broker',
     '  ingest    the ingest pipeline, reading from the broker over MQTT',
     '  control   the control API, on the broker and the store',
+    '  dispatch  the command sender: commands to devices, their acks',
     '  sim       a simulated fleet, provisioned in the store, connecting to the broker',
     '  fault     fault add <kind>:<target>[@seconds[-end]] | fault clear <kind>:<target>:',
     '            inject a fault into the running simulated fleet, or clear one',
@@ -91,7 +93,12 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
       const embedded = await startEmbeddedIngest(platform);
       const { broker } = embedded;
       services.push(embedded);
-      const control = await startControlService(platform, broker.url, () => embedded.ingest.notifier.wake());
+      const dispatch = await startDispatchService(platform, broker.url);
+      services.push(dispatch);
+      const control = await startControlService(platform, broker.url, {
+        onAlertTransition: () => embedded.ingest.notifier.wake(),
+        onCommandCreated: () => dispatch.sender.wake(),
+      });
       services.push(control);
       let simDevices = 0;
       if (config.sim.sites > 0) {
@@ -140,6 +147,11 @@ async function single(command: Exclude<Command, 'up' | 'help' | 'fault'>, config
         const control = await startControlService(platform, config.mqttUrl);
         logger.info({ url: control.url, adminTokenFile: config.adminToken === undefined ? `${config.dataDir}/admin-token` : 'VPP_ADMIN_TOKEN' }, 'control API listening');
         services.push(control);
+        break;
+      }
+      case 'dispatch': {
+        services.push(await startDispatchService(platform, config.mqttUrl));
+        logger.info({ mqtt: config.mqttUrl }, 'dispatch running');
         break;
       }
       case 'sim': {

@@ -39,6 +39,9 @@ const EXPECTED_OPERATIONS = [
   'post /api/v1/alerts/{id}/resolve',
   'get /api/v1/alert-rules',
   'get /api/v1/alert-deliveries',
+  'post /api/v1/devices/{id}/commands',
+  'get /api/v1/commands',
+  'get /api/v1/commands/{id}',
 ];
 
 describe('OpenAPI document', () => {
@@ -82,6 +85,10 @@ describe('OpenAPI document', () => {
     expect(telemetry.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(
       ['path:id', 'query:from', 'query:limit', 'query:metric', 'query:resolution', 'query:to'],
     );
+    const sendCommand = doc.paths['/api/v1/devices/{id}/commands']!.post!;
+    expect(sendCommand.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(['header:idempotency-key', 'path:id']);
+    expect(Object.keys(sendCommand.responses['201']!.headers ?? {})).toEqual(['location']);
+    expect(Object.keys(sendCommand.responses['200']!.headers ?? {})).toEqual(['idempotent-replayed']);
   });
 
   it('documents Cache-Control: no-store on exactly the responses that carry a secret', async () => {
@@ -175,6 +182,8 @@ describe('buildControlApp', () => {
     alerts: t.store.alerts,
     alertRules: ALERT_RULES,
     onAlertTransition: () => {},
+    commands: t.store.commands,
+    onCommandCreated: () => {},
     live: t.live,
     revocations: { revokeDevice: async () => {} },
     health: { check: async () => ({ ok: true, components: {} }) },

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, ServiceHealth } from '../protocol/index.ts';
-import type { AlertOutbox, AlertStore, DeadLetterStore, Registry, TelemetryStore, TwinStore } from '../store/types.ts';
+import type { AlertOutbox, AlertStore, CommandStore, DeadLetterStore, Registry, StoredCommand, TelemetryStore, TwinStore } from '../store/types.ts';
 
 /** Latest live aggregates, as published retained by ingest on AGGREGATES_FILTER. */
 export interface LiveView {
@@ -72,6 +72,16 @@ export interface ControlDeps {
    * request still succeeds (the transition is stored) and a warning is logged.
    */
   onAlertTransition: (event: AlertEvent) => void;
+  /** Operators' commands to devices, and what the twin shows as desired. */
+  commands: CommandStore;
+  /**
+   * Called after an operator's new command is stored (not for a repeated
+   * request with the same idempotency key), so the process can wake its
+   * command sender rather than wait for its next poll. Should not throw; if
+   * it does, the request still succeeds (the command is stored) and a
+   * warning is logged.
+   */
+  onCommandCreated: (command: StoredCommand) => void;
   live: LiveView;
   revocations: Revocations;
   health: HealthCheck;

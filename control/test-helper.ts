@@ -13,6 +13,7 @@ import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { AlertEvent } from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
+import type { StoredCommand } from '../store/types.ts';
 import { buildControlApp } from './app.ts';
 import type { HealthReport } from './deps.ts';
 import { createLiveView, type FeedableLiveView } from './live-view.ts';
@@ -36,6 +37,10 @@ export interface ControlTest {
   alertTransitions: AlertEvent[];
   /** When set, onAlertTransition throws it (after recording the event). */
   alertTransitionFail: Error | null;
+  /** Every command the app passed to onCommandCreated in this test, in order. */
+  createdCommands: StoredCommand[];
+  /** When set, onCommandCreated throws it (after recording the command). */
+  commandCreatedFail: Error | null;
   /** Injects with the admin token. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
 }
@@ -80,6 +85,11 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
         t.alertTransitions.push(event);
         if (t.alertTransitionFail) throw t.alertTransitionFail;
       },
+      commands: forwardTo(() => t.store.commands),
+      onCommandCreated: (command) => {
+        t.createdCommands.push(command);
+        if (t.commandCreatedFail) throw t.commandCreatedFail;
+      },
       live: forwardTo(() => t.live),
       revocations: {
         async revokeDevice(deviceId) {
@@ -109,6 +119,8 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
     t.clock.nowMs = T0;
     t.alertTransitions = [];
     t.alertTransitionFail = null;
+    t.createdCommands = [];
+    t.commandCreatedFail = null;
   });
 
   afterEach(async () => {

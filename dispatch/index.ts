@@ -9,3 +9,17 @@ export {
   type CommandSenderOptions,
   type CommandSenderSettings,
 } from './command-sender.ts';
+export {
+  DEFAULT_EFFICIENCY,
+  DEFAULT_MIN_SHARE_W,
+  allocate,
+  explainAllocation,
+  headroom,
+  type Allocation,
+  type AllocationRequest,
+  type BatteryView,
+  type Exclusion,
+  type ExclusionReason,
+  type Setpoint,
+} from './allocator.ts';
+export { DEFAULT_MIN_CHANGE_W, correct, type Correction, type CorrectionRequest, type CurrentSetpoint, type DispatchCommandState } from './control-loop.ts';

@@ -161,6 +161,8 @@ const scenario: Scenario = {
       alerts: store.alerts,
       alertRules: { rules: [], routes: [] },
       onAlertTransition: () => undefined,
+      commands: store.commands,
+      onCommandCreated: () => undefined,
       secretGraceMs: 3_600_000,
       adminToken: ADMIN_TOKEN,
       clock: () => nowMs,

@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import { isConnected, type DeviceRecord, type DeviceState } from '../../store/types.ts';
 import type { DeviceSummarySchema, DeviceTwinSchema } from '../schemas/devices.ts';
+import type { DeviceControlView } from './command.ts';
 
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
 export type DeviceTwin = Static<typeof DeviceTwinSchema>;
@@ -14,7 +15,7 @@ function isoTimeOrNull(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : isoTime(ms);
 }
 
-export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | undefined): DeviceSummary {
+export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | undefined, control: DeviceControlView): DeviceSummary {
   return {
     id: device.id,
     type: device.type,
@@ -27,13 +28,14 @@ export function presentDeviceSummary(device: DeviceRecord, state: DeviceState | 
     presence: state?.presence ?? 'offline',
     presenceSince: isoTimeOrNull(state?.presenceSinceMs),
     lastSeen: isoTimeOrNull(state?.lastSeenMs),
+    control,
   };
 }
 
 /** A device that never reported has a twin with no metrics and null times. */
-export function presentDeviceTwin(device: DeviceRecord, state: DeviceState | undefined): DeviceTwin {
+export function presentDeviceTwin(device: DeviceRecord, state: DeviceState | undefined, control: DeviceControlView): DeviceTwin {
   return {
-    ...presentDeviceSummary(device, state),
+    ...presentDeviceSummary(device, state, control),
     lastSeenMs: state?.lastSeenMs ?? null,
     lastTs: state?.lastTs ?? null,
     lastSeq: state?.lastSeq ?? null,
@@ -42,12 +44,16 @@ export function presentDeviceTwin(device: DeviceRecord, state: DeviceState | und
   };
 }
 
-/** Pairs devices with their states, fetched in one read. */
+/** A device without command or report: local control, nothing said about it. */
+const NO_CONTROL: DeviceControlView = { desired: null, reported: null, agree: null };
+
+/** Pairs devices with their states and controls, each fetched in one read for all of them. */
 export function presentDevices<T>(
   devices: readonly DeviceRecord[],
   states: readonly DeviceState[],
-  present: (device: DeviceRecord, state: DeviceState | undefined) => T,
+  controls: ReadonlyMap<string, DeviceControlView>,
+  present: (device: DeviceRecord, state: DeviceState | undefined, control: DeviceControlView) => T,
 ): T[] {
   const stateById = new Map(states.map((s) => [s.deviceId, s]));
-  return devices.map((d) => present(d, stateById.get(d.id)));
+  return devices.map((d) => present(d, stateById.get(d.id), controls.get(d.id) ?? NO_CONTROL));
 }

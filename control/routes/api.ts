@@ -8,6 +8,7 @@ import type { ControlPlugin } from '../type-provider.ts';
 import { notFound } from '../errors.ts';
 import { createBearerAuthorizer } from '../plugins/auth.ts';
 import { alertRoutes } from './alerts.ts';
+import { commandRoutes } from './commands.ts';
 import { deadLetterRoutes } from './dead-letters.ts';
 import { deviceRoutes } from './devices.ts';
 import { fleetRoutes } from './fleet.ts';
@@ -31,5 +32,6 @@ export const apiRoutes: ControlPlugin = async (app, { deps }) => {
   await app.register(fleetRoutes, { deps });
   await app.register(deadLetterRoutes, { deps });
   await app.register(alertRoutes, { deps });
+  await app.register(commandRoutes, { deps });
   await app.register(serviceRoutes, { deps });
 };

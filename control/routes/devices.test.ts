@@ -181,6 +181,8 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
       presence: 'online',
       presenceSince: new Date(T0 - 5000).toISOString(),
       lastSeen: new Date(T0 - 1000).toISOString(),
+      // No command and a status without control fields: nothing desired, nothing reported.
+      control: { desired: null, reported: null, agree: null },
     });
     // A device that never reported is offline since nobody knows when.
     expect(all.json().items.find((d: { id: string }) => d.id === 'pv-1')).toMatchObject({ online: false, presence: 'offline', presenceSince: null });
@@ -237,6 +239,7 @@ describe('GET /api/v1/devices and /api/v1/devices/:id', () => {
       lastSeq: 42,
       metrics: { socPct: 62.5, powerW: -3200 },
       status: { online: true, firmware: '1.4.2' },
+      control: { desired: null, reported: null, agree: null },
     });
   });
 

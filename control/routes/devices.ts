@@ -7,6 +7,7 @@ import { rotateDeviceSecret } from '../commands/rotate-device-secret.ts';
 import { notFound } from '../errors.ts';
 import { setNoStore, withNoStoreHeader } from '../plugins/no-store.ts';
 import { isoTime, presentDevices, presentDeviceSummary, presentDeviceTwin } from '../presenters/device.ts';
+import { queryDeviceControl, queryDeviceControls } from '../queries/commands.ts';
 import { queryDeviceTelemetry } from '../queries/device-telemetry.ts';
 import { BEARER_SECURITY, IdParamsSchema, errorResponses } from '../schemas/common.ts';
 import {
@@ -40,8 +41,9 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
         .filter((d) => (type === undefined || d.type === type) && (after === undefined || d.id > after));
       const devices = matching.slice(0, limit);
       const states = deps.twins.listDeviceStates(devices.map((d) => d.id));
+      const controls = queryDeviceControls(deps, devices, states);
       const nextAfter = matching.length > limit ? devices.at(-1)!.id : null;
-      return { items: presentDevices(devices, states, presentDeviceSummary), nextAfter };
+      return { items: presentDevices(devices, states, controls, presentDeviceSummary), nextAfter };
     },
   );
 
@@ -89,6 +91,8 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
       schema: {
         tags: ['devices'],
         summary: 'A device and its twin (latest state)',
+        description:
+          '`control` puts what the platform wants the device to do (`desired`: its newest command while pending, sent or accepted and not expired; null means local control) next to what the device says it does (`reported`, from its latest status), and whether they `agree`.',
         security: BEARER_SECURITY,
         params: IdParamsSchema,
         response: { 200: DeviceTwinSchema, ...errorResponses(401, 404) },
@@ -97,7 +101,8 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
     async (request) => {
       const device = deps.registry.getDevice(request.params.id);
       if (!device) throw notFound(`device '${request.params.id}' does not exist`);
-      return presentDeviceTwin(device, deps.twins.getDeviceState(device.id));
+      const state = deps.twins.getDeviceState(device.id);
+      return presentDeviceTwin(device, state, queryDeviceControl(deps, device, state));
     },
   );
 

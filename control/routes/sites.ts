@@ -4,6 +4,7 @@ import { saveSite } from '../commands/save-site.ts';
 import { notFound } from '../errors.ts';
 import { presentDevices, presentDeviceTwin } from '../presenters/device.ts';
 import { queryAggregateHistory } from '../queries/aggregate-history.ts';
+import { queryDeviceControls } from '../queries/commands.ts';
 import { BEARER_SECURITY, IdParamsSchema, errorResponses } from '../schemas/common.ts';
 import { AggregateHistorySchema, HistoryQuerySchema } from '../schemas/history.ts';
 import { SiteBodySchema, SiteDetailSchema, SiteListSchema, SiteSchema } from '../schemas/sites.ts';
@@ -69,7 +70,7 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
         ...site,
         deviceCount: devices.filter((d) => d.revokedAtMs === null).length,
         live: deps.live.getAggregate('site', site.id) ?? null,
-        devices: presentDevices(devices, states, presentDeviceTwin),
+        devices: presentDevices(devices, states, queryDeviceControls(deps, devices, states), presentDeviceTwin),
       };
     },
   );

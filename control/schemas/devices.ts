@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { DEVICE_ID_PATTERN, DEVICE_TYPES, METRIC_NAME_PATTERN } from '../../protocol/index.ts';
 import { PRESENCES } from '../../store/types.ts';
+import { DeviceControlSchema } from './commands.ts';
 import { IsoTimeSchema, Nullable, StringEnum } from './common.ts';
 
 export const DeviceTypeSchema = StringEnum(DEVICE_TYPES, { description: 'battery, solar or meter' });
@@ -31,6 +32,7 @@ export const DeviceSummarySchema = Type.Object(
     }),
     presenceSince: Nullable({ ...IsoTimeSchema, description: 'since when `presence` has held; null when never known' }),
     lastSeen: Nullable(IsoTimeSchema),
+    control: DeviceControlSchema,
   },
   { title: 'DeviceSummary' },
 );

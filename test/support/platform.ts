@@ -53,7 +53,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   const platform = openPlatform(config, logger);
   const embedded = await startEmbeddedIngest(platform);
   const { broker, ingest } = embedded;
-  const control = await startControlService(platform, broker.url, () => ingest.notifier.wake());
+  const control = await startControlService(platform, broker.url, { onAlertTransition: () => ingest.notifier.wake() });
   const sim = config.sim.sites > 0 ? await startSimService(platform, broker.url) : undefined;
   let stopped = false;
   return {
