@@ -4,6 +4,7 @@ import {
   batterySocPct,
   createBatteryState,
   limitBatteryPower,
+  limitBatteryPowerWithCause,
   readBatteryMetrics,
   stepBattery,
   type BatteryParams,
@@ -101,5 +102,27 @@ describe('battery', () => {
     expect(metrics.capacityWh).toBe(10_000);
     expect(metrics.reservePct).toBe(20);
     expect(findAbsurdValue('battery', metrics)).toBeUndefined();
+  });
+
+  it('says which limit held the power back: the power limit, the reserve, a full battery, or none', () => {
+    const half = createBatteryState(params, 50, AMBIENT_C);
+    expect(limitBatteryPowerWithCause(params, half, 3_000, MINUTE_MS)).toEqual({ powerW: 3_000, limit: null });
+    expect(limitBatteryPowerWithCause(params, half, 5_000, MINUTE_MS)).toEqual({ powerW: 5_000, limit: null });
+    expect(limitBatteryPowerWithCause(params, half, 8_000, MINUTE_MS)).toEqual({ powerW: 5_000, limit: 'powerLimit' });
+    expect(limitBatteryPowerWithCause(params, half, -8_000, MINUTE_MS)).toEqual({ powerW: -5_000, limit: 'powerLimit' });
+    const atReserve = createBatteryState(params, 20, AMBIENT_C);
+    expect(limitBatteryPowerWithCause(params, atReserve, 8_000, MINUTE_MS)).toEqual({ powerW: 0, limit: 'reserve' });
+    const full = createBatteryState(params, 100, AMBIENT_C);
+    expect(limitBatteryPowerWithCause(params, full, -1_000, MINUTE_MS)).toEqual({ powerW: 0, limit: 'full' });
+    // Nearly at the reserve: some power, less than asked, for the reserve.
+    const nearReserve = createBatteryState(params, 20.1, AMBIENT_C);
+    const partial = limitBatteryPowerWithCause(params, nearReserve, 5_000, HOUR_MS);
+    expect(partial.limit).toBe('reserve');
+    expect(partial.powerW).toBeGreaterThan(0);
+    expect(partial.powerW).toBeLessThan(5_000);
+    // The state carries the limit of its last step.
+    expect(stepBattery(params, atReserve, 2_000, MINUTE_MS, AMBIENT_C).limit).toBe('reserve');
+    expect(stepBattery(params, half, 2_000, MINUTE_MS, AMBIENT_C).limit).toBeNull();
+    expect(half.limit).toBeNull();
   });
 });

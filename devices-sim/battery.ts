@@ -23,16 +23,24 @@ export interface BatteryParams {
   thermalTimeConstantMs: number;
 }
 
+/**
+ * What held the battery's power below what was asked: its power limit, the
+ * backup reserve (empty as far as it may discharge), or a full battery.
+ */
+export type BatteryLimit = 'powerLimit' | 'reserve' | 'full';
+
 export interface BatteryState {
   energyWh: number;
   /** Power over the last step, after limits. */
   powerW: number;
+  /** What limited the power over the last step, null when it ran at what was asked. */
+  limit: BatteryLimit | null;
   tempC: number;
 }
 
 export function createBatteryState(params: BatteryParams, socPct: number, tempC: number): BatteryState {
   const energyWh = (params.capacityWh * Math.min(100, Math.max(0, socPct))) / 100;
-  return { energyWh, powerW: 0, tempC };
+  return { energyWh, powerW: 0, limit: null, tempC };
 }
 
 /** Energy below which the battery does not discharge. */
@@ -46,18 +54,36 @@ export function reserveEnergyWh(params: BatteryParams): number {
  * reserve when discharging and to the room left when charging.
  */
 export function limitBatteryPower(params: BatteryParams, state: BatteryState, requestedW: number, durationMs: number): number {
+  return limitBatteryPowerWithCause(params, state, requestedW, durationMs).powerW;
+}
+
+/** `limitBatteryPower`, also saying which limit acted (the last one that lowered the power), null when none did. */
+export function limitBatteryPowerWithCause(
+  params: BatteryParams,
+  state: BatteryState,
+  requestedW: number,
+  durationMs: number,
+): { powerW: number; limit: BatteryLimit | null } {
   let powerW = Math.min(params.maxDischargeW, Math.max(-params.maxChargeW, requestedW));
+  let limit: BatteryLimit | null = powerW === requestedW ? null : 'powerLimit';
   const hours = durationMs / HOUR_MS;
-  if (hours <= 0) return powerW;
-  if (powerW > 0) {
+  if (hours > 0 && powerW > 0) {
     const availableWh = Math.max(0, state.energyWh - reserveEnergyWh(params));
-    powerW = Math.min(powerW, (availableWh * params.efficiency) / hours);
-  } else if (powerW < 0) {
+    const energyLimitW = (availableWh * params.efficiency) / hours;
+    if (energyLimitW < powerW) {
+      powerW = energyLimitW;
+      limit = 'reserve';
+    }
+  } else if (hours > 0 && powerW < 0) {
     const roomWh = Math.max(0, params.capacityWh - state.energyWh);
-    powerW = Math.max(powerW, -roomWh / params.efficiency / hours);
+    const roomLimitW = -roomWh / params.efficiency / hours;
+    if (roomLimitW > powerW) {
+      powerW = roomLimitW;
+      limit = 'full';
+    }
   }
   // No negative zero in the state or on the wire.
-  return powerW === 0 ? 0 : powerW;
+  return { powerW: powerW === 0 ? 0 : powerW, limit };
 }
 
 /**
@@ -72,7 +98,7 @@ export function stepBattery(
   ambientC: number,
 ): BatteryState {
   if (durationMs <= 0) return state;
-  const powerW = limitBatteryPower(params, state, requestedW, durationMs);
+  const { powerW, limit } = limitBatteryPowerWithCause(params, state, requestedW, durationMs);
   const hours = durationMs / HOUR_MS;
   const cellEnergyDeltaWh = powerW > 0 ? (-powerW * hours) / params.efficiency : -powerW * hours * params.efficiency;
   const energyWh = Math.min(params.capacityWh, Math.max(0, state.energyWh + cellEnergyDeltaWh));
@@ -81,7 +107,7 @@ export function stepBattery(
   const steadyC = ambientC + params.heatingCPerW * Math.abs(powerW);
   const decay = Math.exp(-durationMs / params.thermalTimeConstantMs);
   const tempC = steadyC + (state.tempC - steadyC) * decay;
-  return { energyWh, powerW, tempC };
+  return { energyWh, powerW, limit, tempC };
 }
 
 export function batterySocPct(params: BatteryParams, state: BatteryState): number {

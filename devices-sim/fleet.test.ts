@@ -102,7 +102,13 @@ describe('startFleet against a real broker', () => {
     for (const device of devices) {
       const [message] = late.recorder.of(device.id, 'status');
       expect(message!.retain).toBe(true);
-      expect(statusOf(message!)).toEqual({ online: true, firmware: 'sim-1.0.0', type: device.type });
+      // What the device does: local control, no command.
+      const control = {
+        battery: { mode: 'selfConsumption', setpointW: null, clippedBy: null, commandId: null, commandUntil: null },
+        solar: { curtailW: null, commandId: null, commandUntil: null },
+        meter: {},
+      }[device.type];
+      expect(statusOf(message!)).toEqual({ online: true, firmware: 'sim-1.0.0', type: device.type, ...control });
     }
 
     await running.stop();

@@ -14,6 +14,11 @@
  * `stop()` stops the loop and disconnects every device cleanly; the fleet
  * cannot be restarted.
  *
+ * Commands: each device carries out its own (sim-device.ts, commands.ts);
+ * the loop ends them at their expiry, or once a device has been offline for
+ * `commandGraceMs`, and lets a battery following a setpoint republish its
+ * status when the physics clips it.
+ *
  * Faults (`injectFault`, `FleetOptions.faults`): kept by a FleetFaults
  * schedule that the same loop runs, on the same clock; see faults.ts for
  * their written form and fault-effects.ts for what they do to readings.
@@ -57,6 +62,11 @@ export interface FleetOptions {
   connectTimeoutMs?: number;
   /** Devices connecting at the same time during start; 100 when absent. */
   connectConcurrency?: number;
+  /**
+   * Wall time a device's connection may be lost before it drops the command
+   * in force and goes back to local control; 60 000 when absent.
+   */
+  commandGraceMs?: number;
   /**
    * Faults scheduled at start: each begins `startSeconds` after startFleet
    * was called (when the loop starts, if absent or already past) and ends at
@@ -116,6 +126,8 @@ export interface Fleet {
 
 /** Shortest wall-clock telemetry interval, whatever the speed. */
 export const MIN_REAL_INTERVAL_MS = 5;
+/** Default of `FleetOptions.commandGraceMs`. */
+export const DEFAULT_COMMAND_GRACE_MS = 60_000;
 /** The loop wakes at least this often, to end expired commands on time. */
 const MAX_LOOP_SLEEP_MS = 250;
 /**
@@ -144,6 +156,9 @@ function validateOptions(options: FleetOptions): void {
   if (options.qos !== undefined && options.qos !== 0 && options.qos !== 1) problems.push(`qos must be 0 or 1, got ${String(options.qos)}`);
   if (options.bufferLimit !== undefined && !(Number.isInteger(options.bufferLimit) && options.bufferLimit >= 0)) {
     problems.push(`bufferLimit must be a non-negative integer, got ${options.bufferLimit}`);
+  }
+  if (options.commandGraceMs !== undefined && !(Number.isFinite(options.commandGraceMs) && options.commandGraceMs >= 0)) {
+    problems.push(`commandGraceMs must be a non-negative number, got ${options.commandGraceMs}`);
   }
   for (const name of ['connectTimeoutMs', 'connectConcurrency'] as const) {
     const value = options[name];
@@ -238,6 +253,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       counters,
       clock,
       toSimulatedTime,
+      commandGraceMs: options.commandGraceMs ?? DEFAULT_COMMAND_GRACE_MS,
+      statusIntervalMs: realIntervalMs,
       logger: log,
     };
     devices.set(spec.id, new SimDevice(spec, siteOf(spec.siteId), context));
@@ -296,10 +313,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     let wakeAtMs = Math.min(wallNowMs + MAX_LOOP_SLEEP_MS, faults.nextEventAtMs());
     for (const device of devices.values()) {
       // Commands end before the sample, so a sample after expiry reflects local control.
-      device.checkCommandExpiry(wallNowMs);
+      device.checkCommand(wallNowMs);
       if (device.nextSampleAtMs <= wallNowMs) {
         device.site.advanceTo(simNowMs);
         device.takeSample();
+        // Right after the physics moved: whether what a setpoint really does changed enough to say so.
+        device.reportControl(wallNowMs);
         device.nextSampleAtMs += realIntervalMs;
         if (device.nextSampleAtMs <= wallNowMs) {
           // Late by a whole interval: skip the missed slots rather than send a burst.
@@ -308,7 +327,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           device.nextSampleAtMs += missed * realIntervalMs;
         }
       }
-      wakeAtMs = Math.min(wakeAtMs, device.nextSampleAtMs, device.commandExpiresAtMs ?? Infinity);
+      wakeAtMs = Math.min(wakeAtMs, device.nextSampleAtMs, device.nextCommandEventAtMs ?? Infinity);
     }
     const sleepMs = Math.max(minLoopSleepMs, wakeAtMs - clock());
     timerAtMs = clock() + sleepMs;

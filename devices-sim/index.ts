@@ -11,7 +11,9 @@ export {
   type SimDeviceSpec,
 } from './fleet-plan.ts';
 export type { SimSite } from './fleet-plan.ts';
-export { MIN_REAL_INTERVAL_MS, startFleet, type Fleet, type FleetOptions, type FleetStats } from './fleet.ts';
+export { DEFAULT_COMMAND_GRACE_MS, MIN_REAL_INTERVAL_MS, startFleet, type Fleet, type FleetOptions, type FleetStats } from './fleet.ts';
+export { CONNECTION_LOST_REASON, CURTAILMENT_LIFTED_REASON } from './commands.ts';
+export { SETPOINT_REPORT_SHARE, type ControlStatus, type SetpointReading } from './reported-control.ts';
 export { SIM_FIRMWARE } from './sim-device.ts';
 export {
   DEFAULT_RECONNECT_AFTER_SECONDS,
@@ -41,15 +43,19 @@ export {
 } from './fault-file.ts';
 export { SimError, type SimErrorCode } from './errors.ts';
 export {
+  LOCAL_CONTROL,
   SimulatedSite,
   ambientTempC,
+  batteryRequestW,
   createSiteState,
   readSiteMetrics,
   stepSite,
+  type BatteryControl,
   type ClimateParams,
+  type SiteControl,
   type SiteParams,
   type SiteState,
 } from './site.ts';
-export type { BatteryParams, BatteryState } from './battery.ts';
+export type { BatteryLimit, BatteryParams, BatteryState } from './battery.ts';
 export type { SolarParams, SolarState } from './solar.ts';
 export type { GridParams, LoadParams } from './meter.ts';

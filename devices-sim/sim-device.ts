@@ -1,9 +1,8 @@
 /**
  * One simulated device: its own MQTT connection and credentials, its
- * telemetry counter and offline buffer, and (for a battery) the command in
- * force. It does not own a timer: the fleet's single loop calls
- * `takeSample` and `checkCommandExpiry`, so thousands of devices cost one
- * timer.
+ * telemetry counter and offline buffer, and the command in force. It does
+ * not own a timer: the fleet's single loop calls `checkCommand`,
+ * `takeSample` and `reportControl`, so thousands of devices cost one timer.
  *
  * Delivery: a sample is handed to MQTT when the device is connected,
  * otherwise kept in a bounded buffer (oldest dropped first). Samples handed
@@ -13,20 +12,26 @@
  * buffer has room (the platform stores idempotently on device and ts). On
  * every (re)connect the device publishes its retained status, subscribes to
  * its commands, and flushes the buffer as `{"samples": [...]}` messages.
+ *
+ * Commands (see commands.ts): one runs at a time per device, a newer one
+ * supersedes it. The device republishes its retained status, with what it
+ * does (reported-control.ts), whenever that changes. A command ends at its
+ * expiry, or once the connection has been lost for `commandGraceMs`: a
+ * device that cannot hear the platform goes back to local control rather
+ * than follow an old plan indefinitely.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { deviceTopic, encodeJson, type Ack, type DeviceType } from '../protocol/index.ts';
 import { encodeBatch, splitIntoBatches, type EncodedSample } from './batches.ts';
-import { decideCommand } from './commands.ts';
+import { CommandLedger, decideCommand, dueCommandEnd, type ControlChange } from './commands.ts';
 import { DeviceFaultState } from './fault-effects.ts';
 import type { SimDeviceSpec } from './fleet-plan.ts';
-import type { SimulatedSite } from './site.ts';
+import { controlStatus, setpointChanged, type SetpointReading } from './reported-control.ts';
+import { LOCAL_CONTROL, type SimulatedSite } from './site.ts';
 
 export const SIM_FIRMWARE = 'sim-1.0.0';
 const OFFLINE_STATUS = '{"online":false}';
-/** Command ids remembered after they finished, to answer redeliveries without acting twice. */
-const FINISHED_COMMANDS_KEPT = 32;
 /** Acks kept while disconnected, sent on reconnect. */
 const PENDING_ACKS_KEPT = 64;
 
@@ -57,6 +62,10 @@ export interface SimDeviceContext {
   clock: () => number;
   /** Simulated time for a wall-clock instant. */
   toSimulatedTime: (wallMs: number) => number;
+  /** Wall time the connection may be lost before the command in force is dropped. */
+  commandGraceMs: number;
+  /** Shortest wall time between two statuses published for a change of the physics alone (the telemetry interval). */
+  statusIntervalMs: number;
   logger: Logger;
 }
 
@@ -68,11 +77,6 @@ type PendingSample = EncodedSample;
  * does not bring back a device the other still keeps away.
  */
 export type OfflineReason = 'manual' | 'fault';
-
-interface ActiveCommand {
-  id: string;
-  expiresAtMs: number;
-}
 
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -115,8 +119,13 @@ export class SimDevice {
   private buffer: PendingSample[] = [];
   private readonly inFlight = new Map<number, PendingSample[]>();
   private nextInFlightKey = 0;
-  private activeCommand: ActiveCommand | null = null;
-  private readonly finishedCommands = new Map<string, Ack>();
+  private readonly commands = new CommandLedger();
+  /** Wall-clock time the connection was lost, null while connected (and before the first connection). */
+  private lostSinceMs: number | null = null;
+  /** The setpoint last published in the status, null when none was. */
+  private reportedSetpoint: SetpointReading | null = null;
+  /** Wall-clock time of the last status published with what the device does. */
+  private controlStatusAtMs = -Infinity;
   private pendingAcks: Ack[] = [];
   private onReady: (() => void) | null = null;
 
@@ -150,9 +159,11 @@ export class SimDevice {
     return count;
   }
 
-  /** Wall-clock expiry of the command in force, or undefined. */
-  get commandExpiresAtMs(): number | undefined {
-    return this.activeCommand?.expiresAtMs;
+  /** Wall-clock time the command in force ends unless something changes (its expiry, or the grace running out while offline), or undefined. */
+  get nextCommandEventAtMs(): number | undefined {
+    const command = this.commands.active;
+    if (!command) return undefined;
+    return this.lostSinceMs === null ? command.expiresAtMs : Math.min(command.expiresAtMs, this.lostSinceMs + this.context.commandGraceMs);
   }
 
   /**
@@ -208,14 +219,39 @@ export class SimDevice {
     }
   }
 
-  /** Ends the command in force when its expiry has passed: back to self-consumption, ack `completed`. */
-  checkCommandExpiry(wallNowMs: number): void {
-    const command = this.activeCommand;
-    if (!command || wallNowMs < command.expiresAtMs) return;
-    this.activeCommand = null;
-    const endSimMs = Math.max(this.site.state.timeMs, this.context.toSimulatedTime(command.expiresAtMs));
-    this.site.setSetpoint(null, endSimMs);
-    this.finishCommand({ commandId: command.id, status: 'completed' });
+  /**
+   * Ends the command in force when its expiry has passed, or when the
+   * connection has been lost for the grace: back to local control, ack
+   * `completed` (held until connected), status republished.
+   */
+  checkCommand(wallNowMs: number): void {
+    const command = this.commands.active;
+    if (!command) return;
+    const end = dueCommandEnd(command.expiresAtMs, wallNowMs, this.lostSinceMs, this.context.commandGraceMs);
+    if (!end) return;
+    const ack = this.commands.end(end.reason);
+    // The site may have run past the end already (another device of the site sampled): the change applies from now.
+    const endSimMs = Math.max(this.site.state.timeMs, this.context.toSimulatedTime(end.atMs));
+    this.site.setControl(this.localControl(), endSimMs);
+    this.publishStatus();
+    if (ack) this.sendAck(ack);
+  }
+
+  /**
+   * Republishes the status when the physics changed what a battery following
+   * a setpoint actually does (the caller has just advanced the site): the
+   * reason it is clipped changed, or the value moved by more than 1 % of the
+   * power limit; at most once per telemetry interval.
+   */
+  reportControl(wallNowMs: number): void {
+    if (!this.isConnected) return;
+    const reading = this.setpointReading();
+    const last = this.reportedSetpoint;
+    if (!reading || !last) return;
+    const { maxChargeW, maxDischargeW } = this.site.params.battery;
+    if (!setpointChanged(last, reading, Math.max(maxChargeW, maxDischargeW))) return;
+    if (wallNowMs - this.controlStatusAtMs < this.context.statusIntervalMs) return;
+    this.publishStatus();
   }
 
   /**
@@ -303,15 +339,16 @@ export class SimDevice {
   }
 
   private handleConnect(client: MqttClient): void {
+    // Back only after the grace: the command ended when the grace ran out,
+    // whether or not the loop got to it first. Checked while still counted
+    // as offline, so its ack goes out with the held ones, after the status.
+    this.checkCommand(this.context.clock());
+    this.lostSinceMs = null;
     if (!this.isConnected) {
       this.isConnected = true;
       this.context.counters.connected += 1;
     }
-    client.publish(
-      this.topics.status,
-      JSON.stringify({ online: true, firmware: SIM_FIRMWARE, type: this.type }),
-      { qos: 1, retain: true },
-    );
+    this.publishStatus();
     client.subscribe(this.topics.commands, { qos: 1 }, (err) => {
       if (err) {
         this.log.warn({ err }, 'subscribing to commands failed');
@@ -331,6 +368,7 @@ export class SimDevice {
     if (!this.isConnected) return;
     this.isConnected = false;
     this.context.counters.connected -= 1;
+    this.lostSinceMs = this.context.clock();
   }
 
   /** Destroys the connection without DISCONNECT and returns in-flight samples to the buffer. */
@@ -388,42 +426,63 @@ export class SimDevice {
   private handleCommand(payload: Buffer): void {
     this.context.counters.commandsReceived += 1;
     const wallNowMs = this.context.clock();
-    const decision = decideCommand(payload, this.type, wallNowMs);
+    const decision = decideCommand(payload, { type: this.type, battery: this.site.params.battery }, wallNowMs);
     if (decision.kind === 'ignore') {
       this.context.counters.commandsIgnored += 1;
       this.log.debug({ reason: decision.reason }, 'command without a usable id ignored');
       return;
     }
-    // At-least-once delivery: a redelivered command is answered with the
-    // state it reached and not carried out again.
-    if (this.activeCommand?.id === decision.commandId) {
-      this.sendAck({ commandId: decision.commandId, status: 'accepted' });
+    const simNowMs = Math.max(this.site.state.timeMs, this.context.toSimulatedTime(wallNowMs));
+    // At-least-once delivery: the ledger answers a redelivered id with the
+    // state it reached, and does not carry it out again.
+    const step = this.commands.receive(decision, simNowMs);
+    if (step.kind === 'ack') {
+      this.sendAck(step.ack);
       return;
     }
-    const finished = this.finishedCommands.get(decision.commandId);
-    if (finished) {
-      this.sendAck(finished);
-      return;
-    }
-    if (decision.kind === 'reject') {
-      this.finishCommand({ commandId: decision.commandId, status: 'rejected', reason: decision.reason });
-      return;
-    }
-    const simNowMs = this.context.toSimulatedTime(wallNowMs);
-    const previous = this.activeCommand;
-    if (previous) this.finishCommand({ commandId: previous.id, status: 'completed', reason: `superseded by ${decision.commandId}` });
-    this.activeCommand = { id: decision.commandId, expiresAtMs: decision.expiresAtMs };
-    this.site.setSetpoint(decision.powerW, Math.max(this.site.state.timeMs, simNowMs));
-    this.sendAck({ commandId: decision.commandId, status: 'accepted' });
+    if (step.superseded) this.sendAck(step.superseded);
+    this.site.setControl(step.control, simNowMs);
+    // The status goes out before the ack, so whoever sees the ack has the status that goes with it.
+    this.publishStatus();
+    this.sendAck(step.ack);
   }
 
-  private finishCommand(ack: Ack): void {
-    this.finishedCommands.set(ack.commandId, ack);
-    if (this.finishedCommands.size > FINISHED_COMMANDS_KEPT) {
-      const oldest = this.finishedCommands.keys().next().value;
-      if (oldest !== undefined) this.finishedCommands.delete(oldest);
-    }
-    this.sendAck(ack);
+  /** The control this device goes back to when no command runs: its own part of the site's local control. */
+  private localControl(): ControlChange {
+    return this.type === 'solar' ? { curtailW: LOCAL_CONTROL.curtailW } : { battery: LOCAL_CONTROL.battery };
+  }
+
+  /**
+   * The setpoint the battery runs at, after clipping: the physics' power
+   * once the site has run under the command; until then the setpoint given
+   * to it. Null when the battery is not following a setpoint.
+   */
+  private setpointReading(): SetpointReading | null {
+    const control = this.site.control.battery;
+    const command = this.commands.active;
+    if (this.type !== 'battery' || control.mode !== 'setpoint' || !command) return null;
+    const startClip = command.clipped ? 'powerLimit' : null;
+    const state = this.site.state;
+    if (state.timeMs <= command.startedAtSimMs) return { setpointW: Math.round(control.powerW), clippedBy: startClip };
+    // Rounded like the telemetry; `+ 0` turns a rounded -0 into 0.
+    return { setpointW: Math.round(state.battery.powerW) + 0, clippedBy: state.battery.limit ?? startClip };
+  }
+
+  /** Publishes the retained online status with what the device does now; nothing while disconnected (the next connect publishes it). */
+  private publishStatus(): void {
+    const client = this.client;
+    if (!client || !this.isConnected) return;
+    const setpoint = this.setpointReading();
+    const command = this.commands.active;
+    const status = {
+      online: true,
+      firmware: SIM_FIRMWARE,
+      type: this.type,
+      ...controlStatus(this.type, this.site.control, command && { id: command.id, expiresAtMs: command.expiresAtMs }, setpoint),
+    };
+    this.reportedSetpoint = setpoint;
+    this.controlStatusAtMs = this.context.clock();
+    client.publish(this.topics.status, JSON.stringify(status), { qos: 1, retain: true });
   }
 
   private sendAck(ack: Ack): void {

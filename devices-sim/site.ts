@@ -4,13 +4,16 @@
  * home battery runs. Pure functions plus a small mutable wrapper
  * (`SimulatedSite`) that the fleet steps as simulated time passes.
  *
- * Control: without a setpoint the battery covers the household's deficit
- * (load above solar) by discharging and stores surplus solar by charging,
- * within its power limits, its capacity and its backup reserve; it neither
- * charges from the grid nor exports to it. With a setpoint (from a command)
- * it runs at the setpoint, within the same limits.
+ * Control (`SiteControl`): under local control (`selfConsumption`) the
+ * battery covers the household's deficit (load above solar) by discharging
+ * and stores surplus solar by charging, within its power limits, its
+ * capacity and its backup reserve; it neither charges from the grid nor
+ * exports to it. Commands change that: a setpoint (run at it, within the
+ * same limits), `backup` (charge at the power limit, from surplus solar and
+ * from the grid, until full; never discharge), `idle` (0 W); and a
+ * curtailment caps the solar output.
  */
-import type { DeviceType } from '../protocol/index.ts';
+import type { BatteryMode, DeviceType } from '../protocol/index.ts';
 import {
   createBatteryState,
   readBatteryMetrics,
@@ -50,6 +53,19 @@ export interface SiteState {
   loadW: number;
 }
 
+/** What the battery is told to do: a mode of protocol/commands.ts, or a setpoint (W, positive = discharge). */
+export type BatteryControl = { mode: BatteryMode } | { mode: 'setpoint'; powerW: number };
+
+/** Everything that commands change on a site. */
+export interface SiteControl {
+  battery: BatteryControl;
+  /** Most the solar inverter may produce (W), null when not curtailed. */
+  curtailW: number | null;
+}
+
+/** Local control: self-consumption, no curtailment. What a site runs when no command does. */
+export const LOCAL_CONTROL: SiteControl = Object.freeze({ battery: Object.freeze({ mode: 'selfConsumption' }), curtailW: null });
+
 /** Longest physics step; longer spans are split so limits and control act often enough. */
 export const MAX_STEP_MS = MINUTE_MS;
 /** Most steps per advance; beyond it steps grow, so a huge speed-up stays affordable. */
@@ -75,27 +91,45 @@ export function createSiteState(params: SiteParams, timeMs: number): SiteState {
   };
 }
 
-function stepSiteOnce(params: SiteParams, state: SiteState, toMs: number, setpointW: number | null): SiteState {
+/**
+ * The battery power a control asks for (positive = discharge) given the
+ * household's load and the (curtailed) solar output; the battery's limits
+ * act afterwards. `backup` asks for the whole charge limit: what the sun
+ * does not give comes from the grid.
+ */
+export function batteryRequestW(params: SiteParams, control: BatteryControl, loadW: number, solarW: number): number {
+  switch (control.mode) {
+    case 'selfConsumption':
+      return selfConsumptionRequestW(loadW, solarW);
+    case 'backup':
+      return -params.battery.maxChargeW;
+    case 'idle':
+      return 0;
+    case 'setpoint':
+      return control.powerW;
+  }
+}
+
+function stepSiteOnce(params: SiteParams, state: SiteState, toMs: number, control: SiteControl): SiteState {
   const ambientC = ambientTempC(params.climate, toMs);
-  const solar = stepSolar(params.solar, state.solar, state.timeMs, toMs, ambientC);
+  const solar = stepSolar(params.solar, state.solar, state.timeMs, toMs, ambientC, control.curtailW);
   const loadW = householdLoadW(params.load, toMs);
-  const requestedW = setpointW ?? selfConsumptionRequestW(loadW, solar.powerW);
+  const requestedW = batteryRequestW(params, control.battery, loadW, solar.powerW);
   const battery = stepBattery(params.battery, state.battery, requestedW, toMs - state.timeMs, ambientC);
   return { timeMs: toMs, battery, solar, loadW };
 }
 
 /**
- * Advances the site to simulated time `toMs`, with the battery following
- * `setpointW` (positive = discharge) or, when null, self-consumption control.
- * A `toMs` at or before the state's time returns the state unchanged.
+ * Advances the site to simulated time `toMs` under `control`. A `toMs` at
+ * or before the state's time returns the state unchanged.
  */
-export function stepSite(params: SiteParams, state: SiteState, toMs: number, setpointW: number | null): SiteState {
+export function stepSite(params: SiteParams, state: SiteState, toMs: number, control: SiteControl = LOCAL_CONTROL): SiteState {
   const spanMs = toMs - state.timeMs;
   if (spanMs <= 0) return state;
   const stepMs = Math.max(MAX_STEP_MS, spanMs / MAX_STEPS_PER_ADVANCE);
   let current = state;
   while (current.timeMs < toMs) {
-    current = stepSiteOnce(params, current, Math.min(toMs, current.timeMs + stepMs), setpointW);
+    current = stepSiteOnce(params, current, Math.min(toMs, current.timeMs + stepMs), control);
   }
   return current;
 }
@@ -124,13 +158,14 @@ export function readSiteMetrics(params: SiteParams, state: SiteState, type: Devi
 
 /**
  * A site as the running fleet holds it: its parameters, its current state
- * and the battery setpoint in force. Not shared across threads; the fleet's
- * single loop is its only writer.
+ * and the control in force. Not shared across threads; the fleet's single
+ * loop and the devices' command handlers (on the same event loop) are its
+ * only writers.
  */
 export class SimulatedSite {
   readonly params: SiteParams;
   private current: SiteState;
-  private setpoint: number | null = null;
+  private controlInForce: SiteControl = LOCAL_CONTROL;
 
   constructor(params: SiteParams, startTimeMs: number) {
     this.params = params;
@@ -141,23 +176,25 @@ export class SimulatedSite {
     return this.current;
   }
 
-  /** The battery setpoint in force (W, positive = discharge), or null under self-consumption control. */
-  get setpointW(): number | null {
-    return this.setpoint;
+  /** The control in force. */
+  get control(): SiteControl {
+    return this.controlInForce;
   }
 
   advanceTo(timeMs: number): void {
-    this.current = stepSite(this.params, this.current, timeMs, this.setpoint);
+    this.current = stepSite(this.params, this.current, timeMs, this.controlInForce);
   }
 
   /**
-   * Changes the battery setpoint at simulated time `timeMs`: the site first
-   * runs up to that instant under the previous control, so a change never
-   * applies to the past.
+   * Changes part of the control (the battery's, or the curtailment) at
+   * simulated time `timeMs`: the site first runs up to that instant under
+   * the previous control, so a change never applies to the past. The
+   * battery and the inverter are separate devices, each changing only its
+   * own part.
    */
-  setSetpoint(setpointW: number | null, timeMs: number): void {
+  setControl(change: Partial<SiteControl>, timeMs: number): void {
     this.advanceTo(timeMs);
-    this.setpoint = setpointW;
+    this.controlInForce = { ...this.controlInForce, ...change };
   }
 
   readMetrics(type: DeviceType): Record<string, number> {

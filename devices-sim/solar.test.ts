@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findAbsurdValue } from '../protocol/index.ts';
 import { HOUR_MS, MINUTE_MS } from './sim-time.ts';
-import { clearness, createSolarState, readSolarMetrics, solarPowerW, stepSolar, type SolarParams, type SolarState } from './solar.ts';
+import { clearness, createSolarState, curtailedPowerW, readSolarMetrics, solarPowerW, stepSolar, type SolarParams, type SolarState } from './solar.ts';
 
 const params: SolarParams = {
   peakW: 8_000,
@@ -77,5 +77,24 @@ describe('solar', () => {
     expect(Object.keys(metrics).sort()).toEqual(['energyTodayWh', 'powerW', 'tempC']);
     expect(metrics.tempC).toBeGreaterThan(35);
     expect(findAbsurdValue('solar', metrics)).toBeUndefined();
+  });
+
+  it('curtailed: produces at most the cap, counts only what it produced, and is untouched without a cap', () => {
+    expect(curtailedPowerW(params, at(13), null)).toBe(solarPowerW(params, at(13)));
+    expect(curtailedPowerW(params, at(13), 1_000)).toBe(1_000);
+    expect(curtailedPowerW(params, at(13), 0)).toBe(0);
+    expect(curtailedPowerW(params, at(2), 1_000)).toBe(0);
+    let free = createSolarState(params, at(8), 20);
+    let capped = free;
+    for (let t = at(8); t < at(16); t += MINUTE_MS) {
+      free = stepSolar(params, free, t, t + MINUTE_MS, 20);
+      capped = stepSolar(params, capped, t, t + MINUTE_MS, 20, 1_000);
+      expect(capped.powerW).toBeLessThanOrEqual(1_000);
+      expect(capped.tempC).toBeLessThanOrEqual(free.tempC);
+    }
+    const producedWh = (state: SolarState): number => state.energyTodayWh - createSolarState(params, at(8), 20).energyTodayWh;
+    expect(producedWh(capped)).toBeCloseTo(8 * 1_000, -1);
+    expect(producedWh(free)).toBeGreaterThan(producedWh(capped));
+    expect(stepSolar(params, free, at(16), at(16) + MINUTE_MS, 20, null)).toEqual(stepSolar(params, free, at(16), at(16) + MINUTE_MS, 20));
   });
 });

@@ -74,18 +74,32 @@ export function createSolarState(params: SolarParams, timeMs: number, ambientC: 
   return { energyTodayWh, day: dayNumber(timeMs), powerW, tempC: inverterTempC(params, powerW, ambientC) };
 }
 
+/** AC output at an instant under a curtailment: what the sun gives, at most `capW` (none when null). */
+export function curtailedPowerW(params: SolarParams, timeMs: number, capW: number | null): number {
+  const powerW = solarPowerW(params, timeMs);
+  return capW === null ? powerW : Math.min(powerW, Math.max(0, capW));
+}
+
 /**
  * Advances the energy counter from `fromMs` to `toMs` (trapezoid rule; the
- * caller keeps steps short). Crossing local midnight resets the counter and
- * counts only the energy after midnight.
+ * caller keeps steps short), with the output capped at `capW` over the step
+ * (a curtailment; none when null). Crossing local midnight resets the
+ * counter and counts only the energy after midnight.
  */
-export function stepSolar(params: SolarParams, state: SolarState, fromMs: number, toMs: number, ambientC: number): SolarState {
+export function stepSolar(
+  params: SolarParams,
+  state: SolarState,
+  fromMs: number,
+  toMs: number,
+  ambientC: number,
+  capW: number | null = null,
+): SolarState {
   if (toMs <= fromMs) return state;
   const day = dayNumber(toMs);
   const newDay = day !== state.day;
   const startMs = newDay ? Math.max(fromMs, startOfDay(toMs)) : fromMs;
-  const powerW = solarPowerW(params, toMs);
-  const energyWh = ((solarPowerW(params, startMs) + powerW) / 2) * ((toMs - startMs) / HOUR_MS);
+  const powerW = curtailedPowerW(params, toMs, capW);
+  const energyWh = ((curtailedPowerW(params, startMs, capW) + powerW) / 2) * ((toMs - startMs) / HOUR_MS);
   return {
     energyTodayWh: (newDay ? 0 : state.energyTodayWh) + energyWh,
     day,

@@ -116,6 +116,8 @@ export interface ReportedControl {
   mode?: 'setpoint' | BatteryMode;
   /** The setpoint being followed, after clipping to the device's limits. */
   setpointW?: number | null;
+  /** What holds the setpoint back, null when nothing does. */
+  clippedBy?: 'powerLimit' | 'reserve' | 'full' | null;
   /** The curtailment in force on a solar inverter, null when none. */
   curtailW?: number | null;
   /** Until when the current command runs (ms since the epoch), null under local control. */

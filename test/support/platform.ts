@@ -11,9 +11,11 @@ import { loadConfig, type Config } from '../../cli/config.ts';
 import {
   openPlatform,
   startControlService,
+  startDispatchService,
   startEmbeddedIngest,
   startSimService,
   type ControlService,
+  type DispatchService,
   type IngestService,
   type Platform,
   type SimService,
@@ -28,6 +30,7 @@ export interface RunningPlatform {
   broker: Broker;
   ingest: IngestService;
   control: ControlService;
+  dispatch: DispatchService;
   sim: SimService | undefined;
   dataDir: string;
   /** fetch against the control API with the admin token. */
@@ -53,7 +56,11 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   const platform = openPlatform(config, logger);
   const embedded = await startEmbeddedIngest(platform);
   const { broker, ingest } = embedded;
-  const control = await startControlService(platform, broker.url, { onAlertTransition: () => ingest.notifier.wake() });
+  const dispatch = await startDispatchService(platform, broker.url);
+  const control = await startControlService(platform, broker.url, {
+    onAlertTransition: () => ingest.notifier.wake(),
+    onCommandCreated: () => dispatch.sender.wake(),
+  });
   const sim = config.sim.sites > 0 ? await startSimService(platform, broker.url) : undefined;
   let stopped = false;
   return {
@@ -62,6 +69,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
     broker,
     ingest,
     control,
+    dispatch,
     sim,
     dataDir,
     api: (path, init = {}) =>
@@ -74,6 +82,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
       stopped = true;
       await sim?.stop();
       await control.stop();
+      await dispatch.stop();
       await embedded.stop();
       await platform.store.close();
     },
