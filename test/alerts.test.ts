@@ -109,7 +109,11 @@ describe('alerts end to end', () => {
       'every expected alert resolved',
     );
     // Resolutions by rules are told once they have held for the flapping window.
-    await new Promise((resolve) => setTimeout(resolve, (FLAP_SECONDS + 2) * 1000));
+    await eventually(
+      () => (receiver.requests.filter((r) => (JSON.parse(r.body) as AlertEvent).transition.kind === 'resolved').length >= expected.length ? true : undefined),
+      (FLAP_SECONDS + 10) * 1000,
+      'every resolution told to the webhook',
+    );
     const final = await list();
     expect(final.map((a) => `${a.ruleId}/${a.subjectId}`).sort()).toEqual(expected);
     for (const alert of final) {
@@ -134,6 +138,11 @@ describe('alerts end to end', () => {
 
     // Slack and PagerDuty: one request per transition, each in the service's documented format.
     const told = final.flatMap((a) => a.transitions.map((t) => ({ alert: a, kind: t.kind })));
+    // Each alert's resolution is its last transition: once every one has arrived, nothing is pending.
+    const resolutionsAt = (r: Receiver, isResolution: (body: Record<string, unknown>) => boolean) =>
+      r.requests.filter((request) => isResolution(JSON.parse(request.body) as Record<string, unknown>)).length;
+    await eventually(() => (resolutionsAt(slack, (b) => String(b.text).includes('] Resolved: ')) >= expected.length ? true : undefined), 10_000, 'Slack told of every resolution');
+    await eventually(() => (resolutionsAt(pagerduty, (b) => b.event_action === 'resolve') >= expected.length ? true : undefined), 10_000, 'PagerDuty told of every resolution');
     expect(slack.requests.length).toBe(told.length);
     for (const request of slack.requests) {
       expect(request.path).toBe('/services/T000/B000/XXXX');
