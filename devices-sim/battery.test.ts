@@ -97,7 +97,8 @@ describe('battery', () => {
   it('reports catalogue metrics within their ranges', () => {
     const state = stepBattery(params, createBatteryState(params, 100, AMBIENT_C), 5_000, MINUTE_MS, AMBIENT_C);
     const metrics = readBatteryMetrics(params, state);
-    expect(Object.keys(metrics).sort()).toEqual(['capacityWh', 'energyWh', 'powerW', 'reservePct', 'socPct', 'tempC']);
+    expect(Object.keys(metrics).sort()).toEqual(['capacityWh', 'energyWh', 'maxChargeW', 'maxDischargeW', 'powerW', 'reservePct', 'socPct', 'tempC']);
+    expect([metrics.maxChargeW, metrics.maxDischargeW]).toEqual([Math.round(params.maxChargeW), Math.round(params.maxDischargeW)]);
     expect(metrics.powerW).toBe(5_000);
     expect(metrics.capacityWh).toBe(10_000);
     expect(metrics.reservePct).toBe(20);

@@ -123,6 +123,8 @@ export function readBatteryMetrics(params: BatteryParams, state: BatteryState): 
     capacityWh: Math.round(params.capacityWh),
     tempC: roundTo(state.tempC, 1),
     reservePct: roundTo(params.reservePct, 1),
+    maxChargeW: Math.round(params.maxChargeW),
+    maxDischargeW: Math.round(params.maxDischargeW),
   };
 }
 

@@ -24,6 +24,8 @@ export const METRICS: Readonly<Record<DeviceType, Readonly<Record<string, Metric
     capacityWh: { unit: 'Wh', min: 0, max: 1_000_000, description: 'usable capacity' },
     tempC: { unit: '°C', min: -40, max: 120, description: 'cell temperature' },
     reservePct: { unit: '%', min: 0, max: 100, description: 'state of charge kept for backup' },
+    maxChargeW: { unit: 'W', min: 0, max: 100_000, description: 'power limit when charging' },
+    maxDischargeW: { unit: 'W', min: 0, max: 100_000, description: 'power limit when discharging' },
   },
   solar: {
     powerW: { unit: 'W', min: -1_000, max: 100_000, description: 'AC output, positive when producing' },
