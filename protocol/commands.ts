@@ -125,3 +125,16 @@ export interface ReportedControl {
   /** The id of the command being followed, null under local control. */
   commandId?: string | null;
 }
+
+/**
+ * A dispatch: the fleet (or a region, or a list of sites) asked for
+ * `powerW` over a window, positive to deliver to the grid (batteries
+ * discharge), negative to absorb (they charge).
+ *
+ *   scheduled → active → completed
+ *             ↘ cancelled (by an operator) · failed (nothing could be asked)
+ */
+export type DispatchTarget = { fleet: true } | { region: string } | { siteIds: string[] };
+export const DISPATCH_STATES = ['scheduled', 'active', 'completed', 'cancelled', 'failed'] as const;
+export type DispatchState = (typeof DISPATCH_STATES)[number];
+export const FINAL_DISPATCH_STATES: readonly DispatchState[] = ['completed', 'cancelled', 'failed'];

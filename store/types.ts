@@ -17,6 +17,8 @@ import type {
   AlertTransition,
   CommandState,
   CommandType,
+  DispatchState,
+  DispatchTarget,
   DeviceType,
 } from '../protocol/index.ts';
 
@@ -566,6 +568,92 @@ export interface CommandStore {
   latestCommandPerDevice(deviceIds: readonly string[]): Map<string, StoredCommand>;
   /** Commands by state. */
   countCommands(): Record<CommandState, number>;
+}
+
+/** What the allocation could do when the dispatch was planned (see dispatch/allocator.ts). */
+export interface DispatchPlanRecord {
+  feasible: boolean;
+  availableW: number;
+  shortfallW: number;
+  marginW: number;
+  marginWh: number;
+  devicesUsed: number;
+  /** The plan in plain words, for operators. */
+  explanation: string;
+}
+
+export interface StoredDispatch {
+  /** A UUID. */
+  id: string;
+  target: DispatchTarget;
+  /** Positive: deliver to the grid; negative: absorb. */
+  powerW: number;
+  startAtMs: number;
+  durationMs: number;
+  state: DispatchState;
+  allowPartial: boolean;
+  createdAtMs: number;
+  /** The plan made at creation. */
+  plan: DispatchPlanRecord;
+  /** What each dispatched battery is asked now (device id → W); the loop keeps it current. */
+  setpoints: Record<string, number>;
+  /** When the control loop last ran for it. */
+  lastLoopAtMs: number | null;
+  /** Why it was cancelled or failed. */
+  reason: string | null;
+  /** When it reached its current state. */
+  updatedAtMs: number;
+}
+
+export interface NewDispatch {
+  id: string;
+  target: DispatchTarget;
+  powerW: number;
+  startAtMs: number;
+  durationMs: number;
+  allowPartial: boolean;
+  plan: DispatchPlanRecord;
+  setpoints: Record<string, number>;
+}
+
+/** One reading of the control loop: target against measured, for charts and for energy delivered. */
+export interface DispatchSample {
+  atMs: number;
+  targetW: number;
+  /** Sum of the measured power of the dispatched batteries that report. */
+  measuredW: number;
+  /** Share of the target backed by devices that accepted and report (0..1). */
+  confidence: number;
+  devicesReporting: number;
+}
+
+/**
+ * Dispatches, their current setpoints and their tracking samples. The loop
+ * resumes from here after a restart: which dispatches are running, what
+ * each battery was asked, when the loop last ran.
+ */
+export interface DispatchStore {
+  /** Stores a new dispatch, `scheduled` (its start may be now). Throws 'conflict' for an existing id, 'invalid' for bad figures. */
+  createDispatch(dispatch: NewDispatch, nowMs: number): StoredDispatch;
+  getDispatch(id: string): StoredDispatch | undefined;
+  /** Newest first (by creation, then id); `next` is the cursor of the next page, null on the last. */
+  listDispatches(query: { state?: DispatchState; limit: number; before?: string }): { dispatches: StoredDispatch[]; next: string | null };
+  /** Dispatches the loop must run at nowMs: scheduled ones whose start has come, and active ones. */
+  runningDispatches(nowMs: number): StoredDispatch[];
+  /**
+   * Updates what the loop decided, in one transaction: state (forward only:
+   * scheduled → active → completed, either → cancelled or failed; 'conflict'
+   * otherwise), setpoints, lastLoopAtMs, reason. Returns the dispatch after it.
+   */
+  updateDispatch(
+    id: string,
+    change: { state?: DispatchState; setpoints?: Record<string, number>; lastLoopAtMs?: number; reason?: string | null },
+    nowMs: number,
+  ): StoredDispatch;
+  /** Appends a sample; at most MAX_DISPATCH_SAMPLES are kept per dispatch (the oldest go first). */
+  addDispatchSample(id: string, sample: DispatchSample): void;
+  /** Samples in time order, at most `limit`, from `fromMs` when given. */
+  listDispatchSamples(id: string, query: { fromMs?: number; limit: number }): DispatchSample[];
 }
 
 /**
