@@ -48,6 +48,8 @@ export interface Config {
     stallAfterMs: number;
     deadLettersPerDevicePerMinute: number;
   };
+  /** How often the dispatch control loop runs. */
+  dispatchLoopMs: number;
   presence: {
     /** The interval devices are expected to report at. */
     deviceIntervalMs: number;
@@ -219,6 +221,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', fallback: '10', description: 'rejected messages stored per device per minute (bursts of twice that); the rest are only counted' },
   { name: 'VPP_DEAD_LETTER_MAX_PAYLOAD_BYTES', fallback: '4096', description: 'bytes of a rejected payload kept (its size and SHA-256 are kept whole)' },
   { name: 'VPP_DEAD_LETTER_MAX_MB', fallback: '64', description: 'total size of stored dead letters (payloads, topics, details); the oldest go first' },
+  { name: 'VPP_DISPATCH_LOOP_MS', fallback: '5000', description: 'how often the dispatch control loop compares measured power with each running dispatch\'s target and corrects' },
   { name: 'VPP_DEVICE_INTERVAL_MS', fallback: '10000', description: 'the telemetry interval devices are expected to keep' },
   { name: 'VPP_STALE_AFTER_INTERVALS', fallback: '3', description: 'a connected device silent for this many intervals is reported stale' },
   { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly)' },
@@ -291,6 +294,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       stallAfterMs: int(r, 'VPP_INGEST_STALL_AFTER_MS', 30_000, 100, 3_600_000),
       deadLettersPerDevicePerMinute: int(r, 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', 10, 0, 100_000),
     },
+    dispatchLoopMs: int(r, 'VPP_DISPATCH_LOOP_MS', 5_000, 100, 3_600_000),
     presence: {
       deviceIntervalMs: int(r, 'VPP_DEVICE_INTERVAL_MS', 10_000, 100, 86_400_000),
       staleAfterIntervals: num(r, 'VPP_STALE_AFTER_INTERVALS', 3, 1, 1_000),

@@ -11,9 +11,19 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
-import { buildControlApp, checkStoreHealth, createLiveView, createMqttRevocations, evaluateHealth, feedLiveView, type HealthReport } from '../control/index.ts';
+import {
+  InfeasibleDispatchError,
+  buildControlApp,
+  checkStoreHealth,
+  createLiveView,
+  createMqttRevocations,
+  evaluateHealth,
+  feedLiveView,
+  type Dispatcher as ControlDispatcher,
+  type HealthReport,
+} from '../control/index.ts';
 import { parseFaultSpecs, planFleet, startFleet, watchFaultFile, type Fleet } from '../devices-sim/index.ts';
-import { startCommandSender, type CommandSender } from '../dispatch/index.ts';
+import { startCommandSender, startDispatcher, type CommandSender, type Dispatcher } from '../dispatch/index.ts';
 import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type BrokerTapSource, type Ingest } from '../ingest/index.ts';
 import {
   createAlertmanagerNotifier,
@@ -101,6 +111,36 @@ async function connectService(url: string, platform: Platform, account: ServiceA
 
 export interface DispatchService extends Service {
   sender: CommandSender;
+  dispatcher: Dispatcher;
+}
+
+/** The dispatcher over the store; with `runLoop`, it also runs the control loop. */
+function createDispatcher(platform: Platform, runLoop: boolean, onCommandsCreated: () => void): Dispatcher {
+  const { store, clock, logger, config } = platform;
+  return startDispatcher({
+    dispatches: store.dispatches,
+    commands: store.commands,
+    registry: store,
+    twins: store,
+    clock,
+    logger,
+    onCommandsCreated,
+    settings: { loopMs: config.dispatchLoopMs },
+    runLoop,
+  });
+}
+
+/** The dispatcher as control sees it: an infeasible request is control's error. */
+function forControl(dispatcher: Dispatcher): ControlDispatcher {
+  return {
+    plan: (request) => dispatcher.plan(request),
+    create(request) {
+      const result = dispatcher.create(request);
+      if ('infeasible' in result) throw new InfeasibleDispatchError(result.infeasible);
+      return result.dispatch;
+    },
+    cancel: (id) => dispatcher.cancel(id),
+  };
 }
 
 /**
@@ -126,9 +166,12 @@ export async function startDispatchService(platform: Platform, mqttUrl: string):
   });
   client.on('error', (error) => logger.warn({ err: error }, 'dispatch MQTT connection error'));
   await client.subscribeAsync(allDevicesFilter('acks'), { qos: 1 });
+  const dispatcher = createDispatcher(platform, true, () => sender.wake());
   return {
     sender,
+    dispatcher,
     async stop() {
+      await dispatcher.stop();
       await sender.stop();
       await client.endAsync();
     },
@@ -325,7 +368,7 @@ const HEARTBEAT_GRACE_MS = 10_000;
 export async function startControlService(
   platform: Platform,
   mqttUrl: string,
-  wake: { onAlertTransition?: (event: AlertEvent) => void; onCommandCreated?: () => void } = {},
+  wake: { onAlertTransition?: (event: AlertEvent) => void; onCommandCreated?: () => void; dispatcher?: Dispatcher } = {},
 ): Promise<ControlService> {
   const { config, store, clock, logger } = platform;
   const client = await connectService(mqttUrl, platform, 'vpp-control');
@@ -355,6 +398,9 @@ export async function startControlService(
     onAlertTransition: wake.onAlertTransition ?? (() => undefined),
     commands: store.commands,
     onCommandCreated: wake.onCommandCreated ?? (() => undefined),
+    dispatches: store.dispatches,
+    // On its own, control plans, stores and cancels; the dispatch service's loop and sender act on it.
+    dispatcher: forControl(wake.dispatcher ?? createDispatcher(platform, false, () => undefined)),
     secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,

@@ -98,6 +98,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
       const control = await startControlService(platform, broker.url, {
         onAlertTransition: () => embedded.ingest.notifier.wake(),
         onCommandCreated: () => dispatch.sender.wake(),
+        dispatcher: dispatch.dispatcher,
       });
       services.push(control);
       let simDevices = 0;

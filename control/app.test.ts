@@ -42,6 +42,10 @@ const EXPECTED_OPERATIONS = [
   'post /api/v1/devices/{id}/commands',
   'get /api/v1/commands',
   'get /api/v1/commands/{id}',
+  'post /api/v1/dispatches',
+  'get /api/v1/dispatches',
+  'get /api/v1/dispatches/{id}',
+  'post /api/v1/dispatches/{id}/cancel',
 ];
 
 describe('OpenAPI document', () => {
@@ -184,6 +188,8 @@ describe('buildControlApp', () => {
     onAlertTransition: () => {},
     commands: t.store.commands,
     onCommandCreated: () => {},
+    dispatches: t.store.dispatches,
+    dispatcher: t.dispatcher,
     live: t.live,
     revocations: { revokeDevice: async () => {} },
     health: { check: async () => ({ ok: true, components: {} }) },

@@ -4,8 +4,20 @@
  * process, and in tests with real stores and a controlled clock.
  */
 import type { Logger } from 'pino';
-import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, ServiceHealth } from '../protocol/index.ts';
-import type { AlertOutbox, AlertStore, CommandStore, DeadLetterStore, Registry, StoredCommand, TelemetryStore, TwinStore } from '../store/types.ts';
+import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, DispatchTarget, ServiceHealth } from '../protocol/index.ts';
+import type {
+  AlertOutbox,
+  AlertStore,
+  CommandStore,
+  DeadLetterStore,
+  DispatchPlanRecord,
+  DispatchStore,
+  Registry,
+  StoredCommand,
+  StoredDispatch,
+  TelemetryStore,
+  TwinStore,
+} from '../store/types.ts';
 
 /** Latest live aggregates, as published retained by ingest on AGGREGATES_FILTER. */
 export interface LiveView {
@@ -56,6 +68,49 @@ export interface Revocations {
   revokeDevice(deviceId: string): Promise<void>;
 }
 
+/** An operator's dispatch as checked by the API: the target exists, the figures are in range. */
+export interface DispatchRequest {
+  target: DispatchTarget;
+  /** Positive: deliver to the grid; negative: absorb. Never 0. */
+  powerW: number;
+  startAtMs: number;
+  durationMs: number;
+  /** Store and run the dispatch even when the fleet cannot meet the whole target. */
+  allowPartial: boolean;
+}
+
+/** A plan with what each battery would be asked (device id → W). */
+export type DispatchPlan = DispatchPlanRecord & { setpoints: Record<string, number> };
+
+/**
+ * Planning and running dispatches. The planner and the control loop live
+ * outside control (which may not import them), so the process passes them
+ * in through this port. Contract:
+ *
+ * - `plan` is pure as far as the platform is concerned: it reads the fleet
+ *   as it is now and sends and stores nothing.
+ * - `create` plans, then stores the dispatch `scheduled` with that plan and
+ *   its setpoints, and wakes the control loop (which starts it at
+ *   `startAtMs`). When the plan is not feasible and `allowPartial` is false
+ *   it stores nothing and throws InfeasibleDispatchError (control/errors.ts)
+ *   with the plan; the API answers that as a 409 showing the plan.
+ * - `cancel` moves a scheduled or active dispatch to `cancelled` and sends
+ *   every battery it dispatched back to local control, as commands carrying
+ *   the dispatch id. Throws StoreError 'not-found' for an unknown id and
+ *   'conflict' for a dispatch already completed, cancelled or failed.
+ *
+ * All three run synchronously on the caller's request; none may wait for a
+ * device.
+ */
+export interface Dispatcher {
+  /** What the fleet can do for the request now, sending nothing. */
+  plan(request: DispatchRequest): DispatchPlan;
+  /** Plans and stores the dispatch (scheduled) and wakes the control loop; see the contract above. */
+  create(request: DispatchRequest): StoredDispatch;
+  /** Cancels a scheduled or active dispatch and sends its batteries back to local control; see the contract above. */
+  cancel(id: string): StoredDispatch;
+}
+
 export interface ControlDeps {
   registry: Registry;
   telemetry: TelemetryStore;
@@ -82,6 +137,10 @@ export interface ControlDeps {
    * warning is logged.
    */
   onCommandCreated: (command: StoredCommand) => void;
+  /** Dispatches as stored, with their tracking samples; read by the API, written through `dispatcher`. */
+  dispatches: DispatchStore;
+  /** Plans, creates and cancels dispatches (the planner and control loop of the process). */
+  dispatcher: Dispatcher;
   live: LiveView;
   revocations: Revocations;
   health: HealthCheck;

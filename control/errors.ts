@@ -4,6 +4,7 @@
  * cause) leaves the process.
  */
 import { StoreError, type StoreErrorCode } from '../store/types.ts';
+import type { DispatchPlan } from './deps.ts';
 
 export type ControlErrorCode =
   | 'bad-request'
@@ -73,4 +74,28 @@ export function isStoreError(err: unknown): err is StoreError {
   if (!(err instanceof Error) || err.name !== 'StoreError') return false;
   const code: unknown = (err as Error & { code?: unknown }).code;
   return typeof code === 'string' && code in CONTROL_CODE_BY_STORE_CODE;
+}
+
+/**
+ * Thrown by a Dispatcher's `create` when the fleet cannot meet the target
+ * and the request did not allow a partial dispatch; nothing was stored. The
+ * API answers 409 with the plan, so the operator sees what the fleet could
+ * do and can retry with allowPartial or a smaller target.
+ */
+export class InfeasibleDispatchError extends Error {
+  readonly code = 'infeasible';
+  readonly plan: DispatchPlan;
+  constructor(plan: DispatchPlan, options?: { cause?: unknown }) {
+    super(plan.explanation, options);
+    this.name = 'InfeasibleDispatchError';
+    this.plan = plan;
+  }
+}
+
+export function isInfeasibleDispatchError(err: unknown): err is InfeasibleDispatchError {
+  if (err instanceof InfeasibleDispatchError) return true;
+  // The dispatcher may come from another copy of this module (another bundle, another loader).
+  if (!(err instanceof Error) || err.name !== 'InfeasibleDispatchError') return false;
+  const { code, plan } = err as Error & { code?: unknown; plan?: unknown };
+  return code === 'infeasible' && plan !== null && typeof plan === 'object';
 }

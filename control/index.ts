@@ -2,8 +2,19 @@
 export { buildControlApp } from './app.ts';
 export { createLiveView, type FeedableLiveView, type LiveViewStats, type LiveViewRejection } from './live-view.ts';
 export { createMqttRevocations, feedLiveView } from './mqtt.ts';
-export type { ComponentHealth, ControlDeps, HealthCheck, HealthReport, LiveView, PipelineFigures, Revocations } from './deps.ts';
+export type {
+  ComponentHealth,
+  ControlDeps,
+  Dispatcher,
+  DispatchPlan,
+  DispatchRequest,
+  HealthCheck,
+  HealthReport,
+  LiveView,
+  PipelineFigures,
+  Revocations,
+} from './deps.ts';
 export { checkStoreHealth, evaluateHealth, type HealthInputs } from './health.ts';
-export { ControlError, type ControlErrorCode } from './errors.ts';
+export { ControlError, InfeasibleDispatchError, isInfeasibleDispatchError, type ControlErrorCode } from './errors.ts';
 export { API_PREFIX } from './routes/api.ts';
 export { MIN_ADMIN_TOKEN_LENGTH } from './plugins/auth.ts';

@@ -15,7 +15,7 @@ import type { AlertEvent } from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import type { StoredCommand } from '../store/types.ts';
 import { buildControlApp } from './app.ts';
-import type { HealthReport } from './deps.ts';
+import type { Dispatcher, HealthReport } from './deps.ts';
 import { createLiveView, type FeedableLiveView } from './live-view.ts';
 import { ALERT_RULES, T0 } from './test-fixtures.ts';
 
@@ -41,9 +41,21 @@ export interface ControlTest {
   createdCommands: StoredCommand[];
   /** When set, onCommandCreated throws it (after recording the command). */
   commandCreatedFail: Error | null;
+  /**
+   * The app's dispatcher in this test. The real planner and control loop
+   * live outside control; a test that needs one sets its own in a
+   * beforeEach. By default every call throws, so a test that reaches it
+   * without meaning to fails loudly.
+   */
+  dispatcher: Dispatcher;
   /** Injects with the admin token. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
 }
+
+const noDispatcher = (): never => {
+  throw new Error('this test has no dispatcher; set t.dispatcher');
+};
+const NO_DISPATCHER: Dispatcher = { plan: noDispatcher, create: noDispatcher, cancel: noDispatcher };
 
 /** Calls through to whatever `current()` returns at call time. */
 function forwardTo<T extends object>(current: () => T): T {
@@ -90,6 +102,8 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
         t.createdCommands.push(command);
         if (t.commandCreatedFail) throw t.commandCreatedFail;
       },
+      dispatches: forwardTo(() => t.store.dispatches),
+      dispatcher: forwardTo(() => t.dispatcher),
       live: forwardTo(() => t.live),
       revocations: {
         async revokeDevice(deviceId) {
@@ -121,6 +135,7 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
     t.alertTransitionFail = null;
     t.createdCommands = [];
     t.commandCreatedFail = null;
+    t.dispatcher = NO_DISPATCHER;
   });
 
   afterEach(async () => {

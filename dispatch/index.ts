@@ -23,3 +23,12 @@ export {
   type Setpoint,
 } from './allocator.ts';
 export { DEFAULT_MIN_CHANGE_W, correct, type Correction, type CorrectionRequest, type CurrentSetpoint, type DispatchCommandState } from './control-loop.ts';
+export {
+  DEFAULT_DISPATCHER_SETTINGS,
+  startDispatcher,
+  type DispatchRequest,
+  type Dispatcher,
+  type DispatcherOptions,
+  type DispatcherSettings,
+  type PlanWithSetpoints,
+} from './dispatcher.ts';

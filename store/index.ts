@@ -36,6 +36,22 @@ export {
   MAX_TRANSITIONS_PER_COMMAND,
   SqliteCommands,
 } from './sqlite-commands.ts';
+export {
+  MAX_DISPATCH_DURATION_MS,
+  MAX_DISPATCH_EXPLANATION_CHARS,
+  MAX_DISPATCH_PAGE,
+  MAX_DISPATCH_POWER_W,
+  MAX_DISPATCH_REASON_CHARS,
+  MAX_DISPATCH_SAMPLE_PAGE,
+  MAX_DISPATCH_SAMPLES,
+  MAX_DISPATCH_SETPOINTS,
+  MAX_DISPATCH_SITES,
+  MAX_DISPATCH_TARGET_ID_CHARS,
+  MAX_SETPOINT_DEVICE_ID_CHARS,
+  MIN_DISPATCH_DURATION_MS,
+  SqliteDispatches,
+  type SqliteDispatchesOptions,
+} from './sqlite-dispatches.ts';
 export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDeadLetters } from './sqlite-dead-letters.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';

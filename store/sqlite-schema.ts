@@ -322,6 +322,48 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX command_transitions_final ON command_transitions (at_ms) WHERE state IN ('rejected', 'completed', 'expired', 'failed');
     `);
   },
+  // 5 → 6: dispatches and their tracking samples (sqlite-dispatches.ts).
+  (db) => {
+    db.exec(`
+      -- One row per dispatch. target, plan and setpoints are JSON (target
+      -- one of {"fleet":true}, {"region":…}, {"siteIds":[…]}; setpoints an
+      -- object of device id → W that the control loop rewrites). The loop
+      -- resumes from these rows after a restart. A rowid table, not WITHOUT
+      -- ROWID: a fleet's setpoints make rows far larger than a page.
+      CREATE TABLE dispatches (
+        id TEXT PRIMARY KEY,
+        target TEXT NOT NULL,
+        power_w REAL NOT NULL,
+        start_at_ms INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('scheduled', 'active', 'completed', 'cancelled', 'failed')),
+        allow_partial INTEGER NOT NULL CHECK (allow_partial IN (0, 1)),
+        created_at_ms INTEGER NOT NULL,
+        plan TEXT NOT NULL,
+        setpoints TEXT NOT NULL,
+        last_loop_at_ms INTEGER,
+        reason TEXT,
+        updated_at_ms INTEGER NOT NULL
+      );
+      -- Listing newest first, all or by state.
+      CREATE INDEX dispatches_created ON dispatches (created_at_ms, id);
+      CREATE INDEX dispatches_state ON dispatches (state, created_at_ms, id);
+      -- What the loop must run, by start: only unfinished dispatches are in it.
+      CREATE INDEX dispatches_running ON dispatches (start_at_ms, id) WHERE state IN ('scheduled', 'active');
+
+      -- The control loop's readings, one per (dispatch, time); a bounded
+      -- number per dispatch, the oldest deleted first.
+      CREATE TABLE dispatch_samples (
+        dispatch_id TEXT NOT NULL REFERENCES dispatches (id),
+        at_ms INTEGER NOT NULL,
+        target_w REAL NOT NULL,
+        measured_w REAL NOT NULL,
+        confidence REAL NOT NULL,
+        devices_reporting INTEGER NOT NULL,
+        PRIMARY KEY (dispatch_id, at_ms)
+      ) WITHOUT ROWID;
+    `);
+  },
 ];
 
 /**

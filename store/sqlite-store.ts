@@ -6,10 +6,11 @@
  * (sqlite-registry.ts), `telemetry` (sqlite-telemetry.ts, with rollups in
  * sqlite-rollups.ts), `twins` (sqlite-twins.ts), `deadLetters`
  * (sqlite-dead-letters.ts), `alerts` (sqlite-alerts.ts: AlertStore and
- * AlertOutbox) and `commands` (sqlite-commands.ts: CommandStore). It also
- * implements the first four ports itself by delegating to them, so one
- * store can be handed to whatever needs any of them; alerts and commands
- * are used through `store.alerts` and `store.commands` only.
+ * AlertOutbox), `commands` (sqlite-commands.ts: CommandStore) and
+ * `dispatches` (sqlite-dispatches.ts: DispatchStore). It also implements
+ * the first four ports itself by delegating to them, so one store can be
+ * handed to whatever needs any of them; alerts, commands and dispatches are
+ * used through `store.alerts`, `store.commands` and `store.dispatches` only.
  *
  * Several processes may open the same file: ingest writes telemetry while
  * control and the broker read the registry. WAL mode lets readers run beside
@@ -37,6 +38,7 @@ import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { SqliteAlerts } from './sqlite-alerts.ts';
 import { SqliteCommands } from './sqlite-commands.ts';
+import { SqliteDispatches, type SqliteDispatchesOptions } from './sqlite-dispatches.ts';
 import { SqliteDeadLetters, checkDeadLetterLimits, DEFAULT_DEAD_LETTER_LIMITS } from './sqlite-dead-letters.ts';
 import { SqliteRegistry } from './sqlite-registry.ts';
 import { DEFAULT_RETENTION, checkRetention, type PruneCounts, type RetentionPolicy } from './sqlite-rollups.ts';
@@ -87,6 +89,8 @@ export interface SqliteStoreOptions {
   retention?: Partial<RetentionPolicy>;
   /** Bounds on stored dead letters; DEFAULT_DEAD_LETTER_LIMITS fills the gaps. */
   deadLetters?: Partial<DeadLetterLimits>;
+  /** Bounds on dispatches: samples kept per dispatch (MAX_DISPATCH_SAMPLES by default). */
+  dispatches?: SqliteDispatchesOptions;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 250;
@@ -152,6 +156,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   readonly alerts: SqliteAlerts;
   /** CommandStore on the same connection; not delegated by the façade, use it directly. */
   readonly commands: SqliteCommands;
+  /** DispatchStore on the same connection; not delegated by the façade, use it directly. */
+  readonly dispatches: SqliteDispatches;
   private readonly db: Database.Database;
   private readonly log: Logger;
   private closed = false;
@@ -205,6 +211,7 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       this.deadLetters = new SqliteDeadLetters(db, deadLetterLimits);
       this.alerts = new SqliteAlerts(db);
       this.commands = new SqliteCommands(db);
+      this.dispatches = new SqliteDispatches(db, options.dispatches);
     } catch (error) {
       db.close();
       throw toStoreError(error, `cannot prepare ${options.file}`);

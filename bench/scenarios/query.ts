@@ -163,6 +163,18 @@ const scenario: Scenario = {
       onAlertTransition: () => undefined,
       commands: store.commands,
       onCommandCreated: () => undefined,
+      dispatches: store.dispatches,
+      dispatcher: {
+        plan: () => {
+          throw new Error('not measured here');
+        },
+        create: () => {
+          throw new Error('not measured here');
+        },
+        cancel: () => {
+          throw new Error('not measured here');
+        },
+      },
       secretGraceMs: 3_600_000,
       adminToken: ADMIN_TOKEN,
       clock: () => nowMs,

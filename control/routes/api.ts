@@ -11,6 +11,7 @@ import { alertRoutes } from './alerts.ts';
 import { commandRoutes } from './commands.ts';
 import { deadLetterRoutes } from './dead-letters.ts';
 import { deviceRoutes } from './devices.ts';
+import { dispatchRoutes } from './dispatches.ts';
 import { fleetRoutes } from './fleet.ts';
 import { serviceRoutes } from './services.ts';
 import { siteRoutes } from './sites.ts';
@@ -33,5 +34,6 @@ export const apiRoutes: ControlPlugin = async (app, { deps }) => {
   await app.register(deadLetterRoutes, { deps });
   await app.register(alertRoutes, { deps });
   await app.register(commandRoutes, { deps });
+  await app.register(dispatchRoutes, { deps });
   await app.register(serviceRoutes, { deps });
 };

@@ -6,4 +6,5 @@ export { describeTwinStoreContract } from './twin-store.contract.ts';
 export { describeDeadLetterStoreContract, type OpenDeadLetterStore } from './dead-letter-store.contract.ts';
 export { describeAlertStoreContract } from './alert-store.contract.ts';
 export { describeCommandStoreContract } from './command-store.contract.ts';
+export { describeDispatchStoreContract, type OpenDispatchStore } from './dispatch-store.contract.ts';
 export type { OpenStore } from './open-store.ts';

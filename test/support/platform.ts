@@ -60,6 +60,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   const control = await startControlService(platform, broker.url, {
     onAlertTransition: () => ingest.notifier.wake(),
     onCommandCreated: () => dispatch.sender.wake(),
+    dispatcher: dispatch.dispatcher,
   });
   const sim = config.sim.sites > 0 ? await startSimService(platform, broker.url) : undefined;
   let stopped = false;

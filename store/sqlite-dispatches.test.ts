@@ -1,0 +1,241 @@
+/**
+ * SqliteDispatches: the DispatchStore contract on real files, and what only
+ * SQLite has: persistence across reopening (the loop resumes from it), two
+ * processes on one file, lock timeouts, the bound as an option, the
+ * schema's own checks, query plans, and the migration from version 5.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeDispatchStoreContract } from './contract/index.ts';
+import {
+  MAX_DISPATCH_SAMPLES,
+  MIGRATIONS,
+  SCHEMA_VERSION,
+  StoreError,
+  migrateSchema,
+  openSqliteStore,
+  type NewDispatch,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from './index.ts';
+
+function uuid(n: number): string {
+  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+}
+
+function newDispatch(n: number, values: Partial<NewDispatch> = {}): NewDispatch {
+  return {
+    id: uuid(n),
+    target: { region: 'north' },
+    powerW: 8_000,
+    startAtMs: 10_000,
+    durationMs: 3_600_000,
+    allowPartial: true,
+    plan: { feasible: true, availableW: 9_000, shortfallW: 0, marginW: 1_000, marginWh: 500, devicesUsed: 2, explanation: 'ok' },
+    setpoints: { 'bat-1': 5_000, 'bat-2': 3_000 },
+    ...values,
+  };
+}
+
+const sample = (atMs: number) => ({ atMs, targetW: 8_000, measuredW: 7_900, confidence: 1, devicesReporting: 2 });
+
+describeDispatchStoreContract('SqliteStore.dispatches', async (options) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-dispatches-'));
+  const store = openSqliteStore({ file: path.join(dir, 'vpp.db'), dispatches: options });
+  return {
+    store: store.dispatches,
+    async close() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('SqliteDispatches on a file', () => {
+  let dir: string;
+  let file: string;
+  const opened: SqliteStore[] = [];
+
+  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
+    const store = openSqliteStore({ file, ...options });
+    opened.push(store);
+    return store;
+  }
+
+  /** Reads the file through a connection of its own. */
+  function readRaw<T>(fn: (db: Database.Database) => T): T {
+    const raw = new Database(file, { readonly: true });
+    try {
+      return fn(raw);
+    } finally {
+      raw.close();
+    }
+  }
+
+  function countRows(table: 'dispatches' | 'dispatch_samples'): number {
+    return readRaw((db) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number);
+  }
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-dispatches-'));
+    file = path.join(dir, 'vpp.db');
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps dispatches after close and reopen: a running one is still running, with its setpoints, last loop and samples', async () => {
+    const first = open();
+    first.dispatches.createDispatch(newDispatch(1), 5_000);
+    const active = first.dispatches.updateDispatch(uuid(1), { state: 'active', setpoints: { 'bat-1': 4_500, 'bat-3': 3_500 }, lastLoopAtMs: 10_000 }, 10_000);
+    const scheduled = first.dispatches.createDispatch(newDispatch(2, { startAtMs: 20_000, target: { siteIds: ['site-1'] } }), 5_000);
+    first.dispatches.createDispatch(newDispatch(3), 5_000);
+    const cancelled = first.dispatches.updateDispatch(uuid(3), { state: 'cancelled', reason: 'operator' }, 6_000);
+    first.dispatches.addDispatchSample(uuid(1), sample(10_000));
+    await first.close();
+
+    const second = open();
+    expect(second.dispatches.runningDispatches(15_000)).toEqual([active]);
+    expect(second.dispatches.runningDispatches(20_000)).toEqual([active, scheduled]);
+    expect(second.dispatches.getDispatch(uuid(1))?.setpoints).toEqual({ 'bat-1': 4_500, 'bat-3': 3_500 });
+    expect(second.dispatches.getDispatch(uuid(3))).toEqual(cancelled);
+    expect(second.dispatches.listDispatchSamples(uuid(1), { limit: 10 })).toEqual([sample(10_000)]);
+    // The lifecycle goes on where it was.
+    expect(() => second.dispatches.updateDispatch(uuid(3), { state: 'active' }, 20_000)).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(second.dispatches.updateDispatch(uuid(1), { state: 'completed' }, 20_000)).toMatchObject({ state: 'completed', updatedAtMs: 20_000 });
+  });
+
+  it('lets a second store on the same file (like another process) cancel a dispatch the first one then sees, and refuse a step back', () => {
+    const control = open();
+    const dispatcher = open();
+    control.dispatches.createDispatch(newDispatch(1), 5_000);
+    dispatcher.dispatches.updateDispatch(uuid(1), { state: 'active' }, 10_000);
+    const cancelled = control.dispatches.updateDispatch(uuid(1), { state: 'cancelled', reason: 'operator' }, 11_000);
+    expect(dispatcher.dispatches.runningDispatches(12_000)).toEqual([]);
+    // A loop tick that was in flight cannot bring it back.
+    expect(() => dispatcher.dispatches.updateDispatch(uuid(1), { state: 'completed' }, 12_000)).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(dispatcher.dispatches.getDispatch(uuid(1))).toEqual(cancelled);
+  });
+
+  it('fails dispatch writes with unavailable while another connection holds the write lock, writing nothing, and writes once it is released', () => {
+    const store = open({ busyTimeoutMs: 50 });
+    store.dispatches.createDispatch(newDispatch(1), 5_000);
+    const other = new Database(file);
+    const writes: Record<string, () => unknown> = {
+      createDispatch: () => store.dispatches.createDispatch(newDispatch(2), 5_000),
+      updateDispatch: () => store.dispatches.updateDispatch(uuid(1), { state: 'active' }, 10_000),
+      addDispatchSample: () => store.dispatches.addDispatchSample(uuid(1), sample(10_000)),
+    };
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      for (const [name, write] of Object.entries(writes)) {
+        let caught: unknown;
+        try {
+          write();
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught, name).toBeInstanceOf(StoreError);
+        expect((caught as StoreError).code, name).toBe('unavailable');
+      }
+      // Readers go on in WAL mode.
+      expect(store.dispatches.runningDispatches(10_000)).toHaveLength(1);
+      other.exec('ROLLBACK');
+    } finally {
+      other.close();
+    }
+    expect(countRows('dispatches')).toBe(1);
+    expect(countRows('dispatch_samples')).toBe(0);
+    for (const write of Object.values(writes)) write();
+    expect(store.dispatches.runningDispatches(10_000).map((d) => [d.id, d.state])).toEqual([
+      [uuid(1), 'active'],
+      [uuid(2), 'scheduled'],
+    ]);
+    expect(countRows('dispatch_samples')).toBe(1);
+  });
+
+  it('shares the store’s connection: closing the store makes dispatch calls unavailable', async () => {
+    const store = open();
+    store.dispatches.createDispatch(newDispatch(1), 5_000);
+    await store.close();
+    expect(() => store.dispatches.getDispatch(uuid(1))).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expect(() => store.dispatches.createDispatch(newDispatch(2), 5_000)).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expect(() => store.dispatches.runningDispatches(10_000)).toThrow(expect.objectContaining({ code: 'unavailable' }));
+  });
+
+  it(`keeps ${MAX_DISPATCH_SAMPLES} samples per dispatch by default and refuses a bound that is not a positive integer`, () => {
+    expect(open().dispatches.maxSamplesPerDispatch).toBe(MAX_DISPATCH_SAMPLES);
+    expect(MAX_DISPATCH_SAMPLES).toBe(10_000);
+    for (const maxSamplesPerDispatch of [0, -1, 1.5, Number.NaN]) {
+      expect(() => open({ dispatches: { maxSamplesPerDispatch } })).toThrow(expect.objectContaining({ code: 'invalid' }));
+    }
+  });
+
+  it('refuses an unknown state and a sample of no dispatch in the schema itself', () => {
+    open().dispatches.createDispatch(newDispatch(1), 5_000);
+    const raw = new Database(file);
+    try {
+      expect(() => raw.prepare("UPDATE dispatches SET state = 'paused'").run()).toThrow(/CHECK constraint failed/);
+      expect(() => raw.prepare(`INSERT INTO dispatch_samples VALUES ('${uuid(9)}', 1, 1, 1, 1, 1)`).run()).toThrow(/FOREIGN KEY constraint failed/);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('uses its indexes for running dispatches, samples and listing, without sorting', () => {
+    const store = open();
+    const statements = (store.dispatches as unknown as { stmt: Record<string, Database.Statement> }).stmt;
+    const explain = (sql: string, ...params: unknown[]) =>
+      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
+    const plan = (name: string, ...params: unknown[]) => explain(statements[name]!.source, ...params);
+
+    expect(plan('running', 1)).toMatch(/dispatches USING INDEX dispatches_running/);
+    expect(plan('running', 1)).not.toMatch(/TEMP B-TREE/);
+    expect(plan('samples', 'x', 1, 10)).toMatch(/SEARCH dispatch_samples USING PRIMARY KEY \(dispatch_id=\? AND at_ms>\?\)/);
+    expect(plan('trimSamples', { dispatchId: 'x', keep: 5 })).toMatch(/SEARCH dispatch_samples USING PRIMARY KEY \(dispatch_id=\? AND at_ms<\?\)/);
+    expect(plan('trimSamples', { dispatchId: 'x', keep: 5 })).not.toMatch(/SCAN/);
+
+    const columns = 'SELECT id FROM dispatches';
+    const order = 'ORDER BY created_at_ms DESC, id DESC LIMIT 10';
+    const list = (where: string, ...params: unknown[]) => explain(`${columns} ${where} ${order}`, ...params);
+    expect(list('')).toMatch(/SCAN dispatches USING (COVERING )?INDEX dispatches_created/);
+    expect(list('WHERE (created_at_ms, id) < (?, ?)', 5, 'x')).toMatch(/SEARCH dispatches USING (COVERING )?INDEX dispatches_created/);
+    expect(list('WHERE state = ? AND (created_at_ms, id) < (?, ?)', 'active', 5, 'x')).toMatch(/INDEX dispatches_state \(state=\? AND \(created_at_ms,id\)<\(\?,\?\)\)/);
+    for (const where of ['', 'WHERE state = ?']) expect(list(where, ...(where === '' ? [] : ['x']))).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('migrates a version 5 file with data to version 6, keeping its data and adding empty dispatch tables', () => {
+    const raw = new Database(file);
+    raw.pragma('journal_mode = WAL');
+    migrateSchema(raw, MIGRATIONS.slice(0, 5));
+    expect(raw.pragma('user_version', { simple: true })).toBe(5);
+    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+    raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('bat-1', 'battery', 'site-1', 'h1', 1000)").run();
+    raw
+      .prepare(
+        `INSERT INTO commands (id, device_id, type, params, state, created_at_ms, expires_at_ms, attempts, next_attempt_at_ms, dispatch_id)
+         VALUES ('${uuid(7)}', 'bat-1', 'setPower', '{"powerW":5000}', 'pending', 1000, 90000, 0, 1000, '${uuid(1)}')`,
+      )
+      .run();
+    raw.prepare(`INSERT INTO command_transitions VALUES ('${uuid(7)}', 1, 'pending', 1000, NULL)`).run();
+    raw.close();
+
+    const store = open();
+    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(6);
+    expect(store.getAcceptedSecretHashes('bat-1', 2_000)).toEqual(['h1']);
+    expect(store.commands.listCommands({ dispatchId: uuid(1), limit: 10 }).commands.map((c) => c.id)).toEqual([uuid(7)]);
+    expect(store.dispatches.listDispatches({ limit: 10 })).toEqual({ dispatches: [], next: null });
+    expect(store.dispatches.runningDispatches(Number.MAX_SAFE_INTEGER)).toEqual([]);
+
+    const created = store.dispatches.createDispatch(newDispatch(1), 5_000);
+    expect(store.dispatches.runningDispatches(10_000)).toEqual([created]);
+    store.dispatches.addDispatchSample(uuid(1), sample(10_000));
+    expect(countRows('dispatch_samples')).toBe(1);
+  });
+});
