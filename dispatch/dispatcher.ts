@@ -179,13 +179,16 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       return sent;
     }
     const latest = latestCommands(dispatch.id);
+    const resend = devicesToResend(dispatch, latest, nowMs);
     const current: CurrentSetpoint[] = Object.entries(dispatch.setpoints).map(([deviceId, powerW]) => {
-      const state = latest.get(deviceId)?.state ?? 'sent';
+      // A battery that should be running its setpoint and is not is counted as asked: it is sent it again below.
+      const state = resend.has(deviceId) ? 'sent' : (latest.get(deviceId)?.state ?? 'sent');
       return { deviceId, powerW, state: (state === 'pending' ? 'sent' : state) as DispatchCommandState };
     });
     const batteries = batteriesOf(dispatch.target, Math.sign(dispatch.powerW));
     const correction = correct({ targetW: dispatch.powerW, remainingMs, batteries, current, toleranceW: Math.abs(dispatch.powerW) * settings.toleranceShare });
-    const changed = Object.fromEntries(correction.setpoints.map((s) => [s.deviceId, s.powerW]));
+    const changed: Record<string, number> = Object.fromEntries(correction.setpoints.map((s) => [s.deviceId, s.powerW]));
+    for (const deviceId of resend) if (!(deviceId in changed)) changed[deviceId] = dispatch.setpoints[deviceId]!;
     const setpoints = { ...dispatch.setpoints, ...changed };
     for (const [deviceId, powerW] of Object.entries(changed)) if (powerW === 0 && !(deviceId in dispatch.setpoints)) delete setpoints[deviceId];
     const sent = sendSetpoints(dispatch, changed, nowMs);
@@ -193,6 +196,31 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     dispatches.addDispatchSample(dispatch.id, { atMs: nowMs, targetW: dispatch.powerW, measuredW: correction.measuredW, confidence: correction.confidence, devicesReporting: reporting });
     dispatches.updateDispatch(dispatch.id, { setpoints, lastLoopAtMs: nowMs }, nowMs);
     return sent;
+  }
+
+  /**
+   * Desired against reported: dispatched batteries that are connected but
+   * not running their setpoint any more, and did not refuse it: the
+   * command ended early (a device that lost the platform for longer than
+   * its grace drops it and acks completed), or the device reports another
+   * command (it restarted and forgot it) well after accepting. They are
+   * sent their setpoint again; a refusal (rejected) is respected.
+   */
+  function devicesToResend(dispatch: StoredDispatch, latest: Map<string, StoredCommand>, nowMs: number): Set<string> {
+    const asked = Object.entries(dispatch.setpoints).filter(([, powerW]) => powerW !== 0).map(([deviceId]) => deviceId);
+    const resend = new Set<string>();
+    for (const state of options.twins.listDeviceStates(asked)) {
+      if (state.presence !== 'online') continue;
+      const command = latest.get(state.deviceId);
+      if (!command) continue;
+      const running = command.state === 'accepted';
+      const endedEarly = command.state === 'completed' || command.state === 'expired' || command.state === 'failed';
+      const acceptedAtMs = command.transitions.find((t) => t.state === 'accepted')?.atMs ?? command.createdAtMs;
+      const reportedId = state.status?.commandId;
+      const forgot = running && nowMs - acceptedAtMs > 2 * settings.loopMs && reportedId !== undefined && reportedId !== command.id;
+      if (endedEarly || forgot) resend.add(state.deviceId);
+    }
+    return resend;
   }
 
   async function loop(): Promise<void> {
