@@ -24,15 +24,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DispatchTarget } from '../protocol/index.ts';
-import type {
-  CommandStore,
-  DispatchPlanRecord,
-  DispatchStore,
-  Registry,
-  StoredCommand,
-  StoredDispatch,
-  TwinStore,
+import { FINAL_DISPATCH_STATES, type DispatchTarget } from '../protocol/index.ts';
+import {
+  StoreError,
+  type CommandStore,
+  type DispatchPlanRecord,
+  type DispatchStore,
+  type Registry,
+  type StoredCommand,
+  type StoredDispatch,
+  type TwinStore,
 } from '../store/types.ts';
 import { allocate, explainAllocation, type BatteryView } from './allocator.ts';
 import { correct, type CurrentSetpoint, type DispatchCommandState } from './control-loop.ts';
@@ -162,6 +163,12 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   function step(dispatch: StoredDispatch, nowMs: number): number {
     const endMs = dispatch.startAtMs + dispatch.durationMs;
     if (nowMs >= endMs) {
+      if (dispatch.state === 'scheduled') {
+        // The loop did not run during the whole window (the service was down): nothing was asked.
+        dispatches.updateDispatch(dispatch.id, { state: 'failed', reason: 'its window passed before it could start', lastLoopAtMs: nowMs }, nowMs);
+        logger.warn({ dispatchId: dispatch.id }, 'dispatch window passed before it started');
+        return 0;
+      }
       dispatches.updateDispatch(dispatch.id, { state: 'completed', lastLoopAtMs: nowMs }, nowMs);
       logger.info({ dispatchId: dispatch.id }, 'dispatch completed');
       return 0;
@@ -271,15 +278,19 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     cancel(id) {
       const nowMs = clock();
       const dispatch = dispatches.getDispatch(id);
-      // The store refuses a final dispatch ('conflict') or an unknown id ('not-found') before anything is sent.
+      if (!dispatch) throw new StoreError('not-found', `dispatch '${id}' does not exist`);
+      // The store lets a state be set again (the loop updates an active dispatch), so a final one is refused here.
+      if (FINAL_DISPATCH_STATES.includes(dispatch.state)) throw new StoreError('conflict', `dispatch '${id}' is already ${dispatch.state}`);
       const cancelled = dispatches.updateDispatch(id, { state: 'cancelled', reason: 'cancelled by an operator', lastLoopAtMs: nowMs }, nowMs);
-      for (const deviceId of Object.keys(dispatch?.setpoints ?? {})) {
+      // A dispatch that never started asked nothing of anyone: there is nothing to release.
+      const asked = dispatch.state === 'active' ? Object.keys(dispatch.setpoints) : [];
+      for (const deviceId of asked) {
         commands.createCommand(
           { id: randomUUID(), deviceId, type: 'setMode', params: { mode: 'selfConsumption' }, expiresAtMs: nowMs + settings.releaseTtlMs, dispatchId: id },
           nowMs,
         );
       }
-      options.onCommandsCreated();
+      if (asked.length > 0) options.onCommandsCreated();
       return cancelled;
     },
     runNow,
