@@ -1,4 +1,4 @@
-# One image for every part; the command picks the part (vpp broker|ingest|control|sim|up).
+# One image for every part; the command picks the part (vpp broker|ingest|control|dispatch|sim|up).
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 # better-sqlite3 compiles its native addon at install time.
@@ -17,6 +17,8 @@ COPY protocol ./protocol
 COPY broker ./broker
 COPY ingest ./ingest
 COPY control ./control
+COPY notify ./notify
+COPY dispatch ./dispatch
 COPY devices-sim ./devices-sim
 COPY store ./store
 # A named volume takes the ownership of this folder on first use.

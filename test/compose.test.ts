@@ -3,7 +3,7 @@
  * against the Compose Specification's JSON schema, and against the platform's
  * own commands and settings, so that the file cannot drift from the code.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs every part as its own service with a vpp command', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'control', 'ingest', 'sim']);
+    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'control', 'dispatch', 'ingest', 'sim']);
     for (const [name, service] of Object.entries(compose.services)) {
       expect(service.command, name).toEqual([name]);
       expect(service.build, name).toBe('.');
@@ -54,7 +54,12 @@ describe('docker-compose.yml', () => {
 
   it('builds from a Dockerfile that copies every part', () => {
     const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
-    for (const part of ['bin', 'cli', 'protocol', 'broker', 'ingest', 'control', 'devices-sim', 'store']) {
+    // Every part (a folder with an index.ts), so a new one cannot be left out of the image.
+    const parts = readdirSync(new URL('.', root), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && existsSync(new URL(`${entry.name}/index.ts`, root)))
+      .map((entry) => entry.name);
+    expect(parts).toEqual(expect.arrayContaining(['notify', 'dispatch', 'store']));
+    for (const part of ['bin', 'cli', ...parts]) {
       expect(dockerfile).toMatch(new RegExp(`^COPY ${part} \\./${part}$`, 'm'));
     }
   });
