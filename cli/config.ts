@@ -87,6 +87,8 @@ export interface Config {
     qos: 0 | 1;
     /** Faults to inject, `kind:target@seconds[-end]`, comma-separated (parsed by the simulator). */
     faults: string;
+    /** A simulated device that lost the platform for longer than this drops its command and goes back to local control. */
+    commandGraceMs: number;
   };
 }
 
@@ -238,6 +240,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_ALERTMANAGER_URL', fallback: 'none', description: 'Prometheus Alertmanager base URL: open alerts are posted and re-sent, resolutions end them' },
   { name: 'VPP_RETENTION_ALERT_DAYS', fallback: '90', description: 'resolved alerts older than this are deleted (hourly)' },
   { name: 'VPP_SIM_FAULTS', fallback: 'none', description: 'faults to inject into the simulated fleet, kind:target@seconds[-end], comma-separated (see "Simulator faults" in README.md)' },
+  { name: 'VPP_SIM_COMMAND_GRACE_SECONDS', fallback: '60', description: 'a simulated device that lost the platform for longer than this drops its command and goes back to local control' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
   { name: 'VPP_SIM_SEED', fallback: '1', description: 'seed of the simulated fleet' },
@@ -327,6 +330,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       regions,
       qos: int(r, 'VPP_SIM_QOS', 1, 0, 1) as 0 | 1,
       faults: str(r, 'VPP_SIM_FAULTS') ?? '',
+      commandGraceMs: num(r, 'VPP_SIM_COMMAND_GRACE_SECONDS', 60, 0, 86_400) * 1_000,
     },
   };
   if (config.retention.rollups15mDays < config.retention.rollups1mDays) {

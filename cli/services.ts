@@ -472,6 +472,7 @@ export async function startSimService(platform: Platform, mqttUrl: string): Prom
     qos: config.sim.qos,
     sites: plan.sites,
     faults: faults.value,
+    commandGraceMs: config.sim.commandGraceMs,
     logger,
   });
   const faultFile = watchFaultFile({ file: faultFilePath(config), fleet, logger });
