@@ -43,7 +43,12 @@ describe('dispatch across a crash', () => {
     const api = `http://127.0.0.1:${httpPort}/api/v1`;
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     const json = async <T>(path: string, init: RequestInit = {}) => (await (await fetch(`${api}${path}`, { ...init, headers })).json()) as T;
-    await eventually(async () => ((await json<{ fleet: { coverage: { ratio: number } } | null }>('/fleet')).fleet?.coverage.ratio === 1 ? true : undefined), 30_000, 'the fleet reporting');
+    // Connected is not enough: every battery must have reported its figures before it can be planned with.
+    await eventually(async () => {
+      const { items } = await json<{ items: Array<{ id: string; type: string }> }>('/devices');
+      const batteries = await Promise.all(items.filter((d) => d.type === 'battery').map((d) => json<{ metrics: Record<string, number> }>(`/devices/${d.id}`)));
+      return batteries.length === 12 && batteries.every((b) => b.metrics.maxDischargeW !== undefined) ? true : undefined;
+    }, 30_000, 'every battery reporting');
 
     const plan = (await json<{ plan: { availableW: number } }>('/dispatches?dryRun=true', { method: 'POST', body: JSON.stringify({ target: { fleet: true }, powerW: 1e6, durationSeconds: 900 }) })).plan;
     const targetW = Math.round(plan.availableW / 2);

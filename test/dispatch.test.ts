@@ -40,10 +40,14 @@ describe('dispatch end to end', () => {
       VPP_DEVICE_INTERVAL_MS: '1000',
       VPP_DISPATCH_LOOP_MS: String(LOOP_MS),
     });
+    // Connected is not enough: every battery must have reported its figures before it can be planned with.
     await eventually(async () => {
-      const body = (await (await platform.api('/api/v1/fleet')).json()) as { fleet: { coverage: { ratio: number } } | null };
-      return body.fleet?.coverage.ratio === 1 ? true : undefined;
-    }, 30_000, 'the whole fleet reporting');
+      const { items } = (await (await platform.api('/api/v1/devices')).json()) as { items: Array<{ id: string; type: string }> };
+      const batteries = await Promise.all(
+        items.filter((d) => d.type === 'battery').map(async (d) => (await (await platform.api(`/api/v1/devices/${d.id}`)).json()) as { metrics: Record<string, number> }),
+      );
+      return batteries.length === 40 && batteries.every((b) => b.metrics.maxDischargeW !== undefined) ? true : undefined;
+    }, 30_000, 'every battery reporting');
   }, 60_000);
   afterAll(() => platform.stop());
 
