@@ -187,9 +187,15 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     }
     const latest = latestCommands(dispatch.id);
     const resend = devicesToResend(dispatch, latest, nowMs);
+    const sampledAt = new Map(options.twins.listDeviceStates(Object.keys(dispatch.setpoints)).map((s) => [s.deviceId, s.lastSeenMs ?? -Infinity]));
     const current: CurrentSetpoint[] = Object.entries(dispatch.setpoints).map(([deviceId, powerW]) => {
+      const command = latest.get(deviceId);
+      let state: string = command?.state ?? 'sent';
       // A battery that should be running its setpoint and is not is counted as asked: it is sent it again below.
-      const state = resend.has(deviceId) ? 'sent' : (latest.get(deviceId)?.state ?? 'sent');
+      if (resend.has(deviceId)) state = 'sent';
+      // Accepted after its latest sample arrived (platform clock): what it measures is still the old setpoint, not a shortfall
+      // to make up for (chasing it would swing the loop and flood the batteries with commands).
+      else if (state === 'accepted' && (command!.transitions.find((t) => t.state === 'accepted')?.atMs ?? 0) > (sampledAt.get(deviceId) ?? -Infinity)) state = 'sent';
       return { deviceId, powerW, state: (state === 'pending' ? 'sent' : state) as DispatchCommandState };
     });
     const batteries = batteriesOf(dispatch.target, Math.sign(dispatch.powerW));
