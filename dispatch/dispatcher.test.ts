@@ -323,6 +323,31 @@ describe('dispatcher', () => {
       expect(woken).toBe(1);
     });
 
+    it('counts as a shortfall what a battery measures after it accepted its setpoint', async () => {
+      const dispatcher = start();
+      const dispatch = await startedDispatch(dispatcher);
+      acceptAll(dispatch.id);
+      nowMs += 1_000;
+      // A sample after the acceptance: bat-1 delivers nothing of its 2 kW.
+      twin('bat-1', { metrics: { powerW: 0 }, status: { commandId: latest(dispatch.id).get('bat-1')!.id } });
+      nowMs += 1_000;
+      await dispatcher.runNow();
+      expect(Object.keys(setpointsSent(dispatch.id, 3)).sort()).toEqual(['bat-2', 'bat-3']);
+    });
+
+    it('waits for a sample taken after the acceptance before it corrects for a battery', async () => {
+      const dispatcher = start();
+      const dispatch = await startedDispatch(dispatcher);
+      // Every battery reported (0 W) before the acks came: nothing is a shortfall yet.
+      for (const deviceId of ['bat-1', 'bat-2', 'bat-3']) twin(deviceId, { metrics: { powerW: 0 } });
+      nowMs += 1_000;
+      for (const [deviceId, command] of latest(dispatch.id)) store.commands.applyAck(deviceId, { commandId: command.id, status: 'accepted' }, nowMs);
+      nowMs += 1_000;
+      await dispatcher.runNow();
+      expect(commandsOf(dispatch.id)).toHaveLength(3);
+      expect(store.dispatches.listDispatchSamples(dispatch.id, { limit: 10 }).at(-1)).toMatchObject({ measuredW: 0, confidence: 0 });
+    });
+
     it('takes a battery that went offline out (0 W) and asks its share of the others, sending only the setpoints that changed', async () => {
       const dispatcher = start();
       const dispatch = await startedDispatch(dispatcher);
