@@ -332,7 +332,9 @@ describe('dispatcher', () => {
       twin('bat-1', { metrics: { powerW: 0 }, status: { commandId: latest(dispatch.id).get('bat-1')!.id } });
       nowMs += 1_000;
       await dispatcher.runNow();
-      expect(Object.keys(setpointsSent(dispatch.id, 3)).sort()).toEqual(['bat-2', 'bat-3']);
+      const sent = setpointsSent(dispatch.id, 3);
+      expect(sent['bat-2']).toBeGreaterThan(2_000);
+      expect(sent['bat-3']).toBeGreaterThan(2_000);
     });
 
     it('waits for a sample taken after the acceptance before it corrects for a battery', async () => {
