@@ -31,6 +31,7 @@ import {
   createPagerDutyNotifier,
   createSlackNotifier,
   createWebhookNotifier,
+  flattenNotifyCounters,
   startNotifier,
   type Notifier,
   type NotifierWorker,
@@ -38,7 +39,10 @@ import {
 import {
   SERVICE_PERMISSIONS,
   allDevicesFilter,
+  encodeJson,
   parseDeviceTopic,
+  serviceHealthTopic,
+  type ServiceHealth,
   type AlertEvent,
   type DeviceType,
   type PresenceEvent,
@@ -167,12 +171,22 @@ export async function startDispatchService(platform: Platform, mqttUrl: string):
   client.on('error', (error) => logger.warn({ err: error }, 'dispatch MQTT connection error'));
   await client.subscribeAsync(allDevicesFilter('acks'), { qos: 1 });
   const dispatcher = createDispatcher(platform, true, () => sender.wake());
+  // A heartbeat with the sender's counters, like ingest's: GET /api/v1/services shows it.
+  const startedAtMs = clock();
+  const heartbeat = (ok: boolean, detail?: string) => {
+    const health: ServiceHealth = { service: 'dispatch', ts: clock(), ok, startedAtMs, counters: { ...sender.counters() }, ...(detail ? { detail } : {}) };
+    client.publish(serviceHealthTopic('dispatch'), encodeJson(health), { qos: 0, retain: true });
+  };
+  heartbeat(true);
+  const beat = setInterval(() => heartbeat(true), 2_000).unref();
   return {
     sender,
     dispatcher,
     async stop() {
+      clearInterval(beat);
       await dispatcher.stop();
       await sender.stop();
+      heartbeat(false, 'stopped');
       await client.endAsync();
     },
   };
@@ -270,6 +284,7 @@ export async function startIngestService(
     logger,
     counters,
     ...(tapInto ? { brokerStartedAtMs: tapInto.brokerStartedAtMs } : {}),
+    heartbeatCounters: () => flattenNotifyCounters(notifier.counters()),
     alerting: {
       rules: config.alerts.rules.rules,
       alerts: store.alerts,

@@ -70,6 +70,8 @@ export interface IngestOptions {
    * offline. Over MQTT the broker's heartbeat and events say it.
    */
   brokerStartedAtMs?: number;
+  /** Counters of workers that run beside ingest (the notifier), added to its heartbeat. */
+  heartbeatCounters?: () => Record<string, number>;
   /** Alert rules evaluated on committed samples, live aggregates and presence; none when absent. */
   alerting?: {
     rules: readonly AlertRule[];
@@ -221,7 +223,7 @@ export function startIngest(options: IngestOptions): Ingest {
       ok: running && !pipeline.stalled,
       startedAtMs: startMs,
       pipeline,
-      counters: { ...counters.snapshot(), inflight: pipeline.inflight },
+      counters: { ...counters.snapshot(), ...options.heartbeatCounters?.(), inflight: pipeline.inflight },
       ...(detail !== undefined ? { detail } : {}),
     };
     options.publish(serviceHealthTopic('ingest'), encodeJson(health), { retain: true });

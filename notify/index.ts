@@ -42,6 +42,7 @@ export { INTEGRATIONS, UNROUTED_INTEGRATIONS, routeAlert, routeEvent, routeMatch
 export { nextAttemptAtMs, type BackoffInput } from './backoff.ts';
 export {
   DEFAULT_NOTIFY_SETTINGS,
+  flattenNotifyCounters,
   startNotifier,
   type IntegrationCounters,
   type NotifierWorker,

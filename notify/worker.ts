@@ -94,6 +94,15 @@ export interface NotifyCounters {
   inFlight: number;
 }
 
+/** The counters as flat `notify.<integration>.<counter>` numbers, for a service heartbeat. */
+export function flattenNotifyCounters(counters: NotifyCounters): Record<string, number> {
+  const flat: Record<string, number> = { 'notify.storeErrors': counters.storeErrors, 'notify.inFlight': counters.inFlight };
+  for (const [integration, values] of Object.entries(counters.integrations)) {
+    for (const [name, value] of Object.entries(values)) flat[`notify.${integration}.${name}`] = value;
+  }
+  return flat;
+}
+
 export interface NotifierWorker {
   /** A transition was stored in this process: look now rather than at the next poll. */
   wake(): void;

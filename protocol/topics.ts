@@ -145,7 +145,7 @@ export const SERVICE_PERMISSIONS: Readonly<Record<ServiceAccount, ServicePermiss
   // Sends commands to devices (never retained) and reads their acks.
   'vpp-dispatch': {
     clientId: 'vpp-dispatch',
-    publish: [allDevicesFilter('commands')],
+    publish: [allDevicesFilter('commands'), serviceHealthTopic('dispatch')],
     subscribe: [allDevicesFilter('acks')],
   },
   // Read-only, for other systems: alert transitions, live aggregates and

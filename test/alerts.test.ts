@@ -171,6 +171,13 @@ describe('alerts end to end', () => {
       expect(onTopic.at(-1)?.payload, `${topic} cleared`).toBe('');
     }
     await observer.endAsync();
+    // The notifier's counters ride on ingest's heartbeat.
+    const ingestHealth = await eventually(async () => {
+      const { services } = (await (await fetch(`${api}/services`, { headers })).json()) as { services: Array<{ service: string; counters: Record<string, number> }> };
+      const found = services.find((s) => s.service === 'ingest');
+      return found && (found.counters['notify.webhook.delivered'] ?? 0) >= events.length ? found : undefined;
+    }, 10_000, 'the notifier counters in the ingest heartbeat');
+    expect(ingestHealth.counters['notify.webhook.dead']).toBe(0);
     expect(await stopVpp(up, 'SIGINT')).toBe(0);
   });
 });

@@ -59,6 +59,13 @@ describe('commands end to end', () => {
     }, 15_000, 'the command completed');
     expect(done.transitions.map((t) => t.state)).toEqual(['pending', 'sent', 'accepted', 'completed']);
     expect(platform.sim!.fleet.stats().commandsReceived).toBeGreaterThanOrEqual(1);
+    // The command sender's counters are in the dispatch service's heartbeat.
+    const dispatchHealth = await eventually(async () => {
+      const { services } = (await (await platform.api('/api/v1/services')).json()) as { services: Array<{ service: string; counters: Record<string, number> }> };
+      const found = services.find((s) => s.service === 'dispatch');
+      return found && found.counters.sent! >= 1 && found.counters.acksApplied! >= 2 ? found : undefined;
+    }, 10_000, 'the dispatch heartbeat with its counters');
+    expect(dispatchHealth.counters.acksInvalid).toBe(0);
   });
 
   it('makes one command of the same Idempotency-Key sent twice', async () => {
