@@ -5,11 +5,8 @@
  * own guard of one open alert per (rule, subject), query plans, and the
  * migration from version 3.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeAlertStoreContract } from './contract/index.ts';
 import {
   MAX_TRANSITIONS_PER_ALERT,
@@ -17,11 +14,9 @@ import {
   SCHEMA_VERSION,
   StoreError,
   migrateSchema,
-  openSqliteStore,
   type RuleSignal,
-  type SqliteStore,
-  type SqliteStoreOptions,
 } from './index.ts';
+import { openTempStore, useStoreFiles } from './test-store-files.ts';
 
 const FLAP_MS = 60_000;
 
@@ -42,51 +37,12 @@ const fire = (atMs: number, values: Partial<RuleSignal> = {}) => signal({ signal
 const clear = (atMs: number, values: Partial<RuleSignal> = {}) => signal({ signal: 'clear', atMs, summary: '', ...values });
 
 describeAlertStoreContract('SqliteStore.alerts', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-alerts-'));
-  const store = openSqliteStore({ file: path.join(dir, 'vpp.db') });
-  return {
-    store: store.alerts,
-    async close() {
-      await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { store, close } = await openTempStore('vpp-alerts-');
+  return { store: store.alerts, close };
 });
 
 describe('SqliteAlerts on a file', () => {
-  let dir: string;
-  let file: string;
-  const opened: SqliteStore[] = [];
-
-  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
-    const store = openSqliteStore({ file, ...options });
-    opened.push(store);
-    return store;
-  }
-
-  /** Reads the file through a connection of its own. */
-  function readRaw<T>(fn: (db: Database.Database) => T): T {
-    const raw = new Database(file, { readonly: true });
-    try {
-      return fn(raw);
-    } finally {
-      raw.close();
-    }
-  }
-
-  function countRows(table: 'alerts' | 'alert_transitions' | 'alert_deliveries' | 'rule_subject_states'): number {
-    return readRaw((db) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number);
-  }
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-alerts-'));
-    file = path.join(dir, 'vpp.db');
-  });
-
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, open, readRaw, countRows } = useStoreFiles<'alerts' | 'alert_transitions' | 'alert_deliveries' | 'rule_subject_states'>('vpp-alerts-');
 
   it('keeps open alerts, held resolutions, pending deliveries and rule states after close and reopen', async () => {
     const first = open();
@@ -135,7 +91,7 @@ describe('SqliteAlerts on a file', () => {
     const [fired] = store.alerts.applyRuleResults({ signals: [fire(1_000)] });
     store.alerts.routeTransitions([{ seq: fired!.transition.seq, integrations: ['hook'] }], 1_000);
     const [delivery] = store.alerts.dueDeliveries(1_000, 10);
-    const other = new Database(file);
+    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       applyRuleResults: () => store.alerts.applyRuleResults({ signals: [fire(1_000, { subjectId: 'dev-2' })] }),
       acknowledgeAlert: () => store.alerts.acknowledgeAlert(fired!.alert.id, { actor: 'ops', note: null, atMs: 1_100 }),
@@ -262,7 +218,7 @@ describe('SqliteAlerts on a file', () => {
   it('refuses a second open alert of one (rule, subject) in the schema itself', () => {
     const store = open();
     store.alerts.applyRuleResults({ signals: [fire(1_000)] });
-    const raw = new Database(file);
+    const raw = new Database(file());
     try {
       const insert = raw.prepare(
         `INSERT INTO alerts (rule_id, severity, subject_kind, subject_id, state, summary, value, labels, opened_at_ms, fired_at_ms)
@@ -290,7 +246,7 @@ describe('SqliteAlerts on a file', () => {
   });
 
   it('migrates a version 3 file with data to version 4, keeping its data and adding empty alert tables', () => {
-    const raw = new Database(file);
+    const raw = new Database(file());
     raw.pragma('journal_mode = WAL');
     migrateSchema(raw, MIGRATIONS.slice(0, 3));
     expect(raw.pragma('user_version', { simple: true })).toBe(3);

@@ -5,11 +5,8 @@
  * own guard of one command per (device, idempotency key), query plans, and
  * the migration from version 4.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Ack } from '../protocol/index.ts';
 import { describeCommandStoreContract } from './contract/index.ts';
 import {
@@ -18,11 +15,9 @@ import {
   SCHEMA_VERSION,
   StoreError,
   migrateSchema,
-  openSqliteStore,
   type NewCommand,
-  type SqliteStore,
-  type SqliteStoreOptions,
 } from './index.ts';
+import { openTempStore, useStoreFiles } from './test-store-files.ts';
 
 function uuid(n: number): string {
   return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -35,51 +30,12 @@ function newCommand(n: number, values: Partial<NewCommand> = {}): NewCommand {
 const ack = (commandId: string, status: Ack['status'], extra: Pick<Ack, 'reason' | 'applied'> = {}): Ack => ({ commandId, status, ...extra });
 
 describeCommandStoreContract('SqliteStore.commands', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-commands-'));
-  const store = openSqliteStore({ file: path.join(dir, 'vpp.db') });
-  return {
-    store: store.commands,
-    async close() {
-      await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { store, close } = await openTempStore('vpp-commands-');
+  return { store: store.commands, close };
 });
 
 describe('SqliteCommands on a file', () => {
-  let dir: string;
-  let file: string;
-  const opened: SqliteStore[] = [];
-
-  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
-    const store = openSqliteStore({ file, ...options });
-    opened.push(store);
-    return store;
-  }
-
-  /** Reads the file through a connection of its own. */
-  function readRaw<T>(fn: (db: Database.Database) => T): T {
-    const raw = new Database(file, { readonly: true });
-    try {
-      return fn(raw);
-    } finally {
-      raw.close();
-    }
-  }
-
-  function countRows(table: 'commands' | 'command_transitions'): number {
-    return readRaw((db) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number);
-  }
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-commands-'));
-    file = path.join(dir, 'vpp.db');
-  });
-
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, open, readRaw, countRows } = useStoreFiles<'commands' | 'command_transitions'>('vpp-commands-');
 
   it('keeps every unfinished command after close and reopen: a pending one is still due, a sent one at its next attempt', async () => {
     const first = open();
@@ -126,7 +82,7 @@ describe('SqliteCommands on a file', () => {
     store.commands.createCommand(newCommand(1, { expiresAtMs: 2_000 }), 1_000);
     store.commands.createCommand(newCommand(2), 1_000);
     store.commands.createCommand(newCommand(3), 1_000);
-    const other = new Database(file);
+    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       createCommand: () => store.commands.createCommand(newCommand(4), 1_000),
       markSent: () => store.commands.markSent(uuid(2), { atMs: 1_100, nextAttemptAtMs: 2_100 }),
@@ -279,7 +235,7 @@ describe('SqliteCommands on a file', () => {
   it('refuses a second command with the same (device, idempotency key) in the schema itself', () => {
     const store = open();
     store.commands.createCommand(newCommand(1, { idempotencyKey: 'k' }), 1_000);
-    const raw = new Database(file);
+    const raw = new Database(file());
     try {
       const insert = raw.prepare(
         `INSERT INTO commands (id, device_id, type, params, state, created_at_ms, expires_at_ms, idempotency_key)
@@ -329,7 +285,7 @@ describe('SqliteCommands on a file', () => {
   });
 
   it('migrates a version 4 file with data to version 5, keeping its data and adding empty command tables', () => {
-    const raw = new Database(file);
+    const raw = new Database(file());
     raw.pragma('journal_mode = WAL');
     migrateSchema(raw, MIGRATIONS.slice(0, 4));
     expect(raw.pragma('user_version', { simple: true })).toBe(4);

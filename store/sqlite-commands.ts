@@ -19,7 +19,18 @@
 import type Database from 'better-sqlite3';
 import { AckCheck, COMMAND_STATES, COMMAND_TYPES, type Ack, type CommandState, type CommandType } from '../protocol/index.ts';
 import { cutText } from './alert-lifecycle.ts';
-import { guard, immediateTransaction, requireLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
+import {
+  decodeListCursor,
+  encodeListCursor,
+  guard,
+  immediateTransaction,
+  isPlainObject,
+  isStringOfLength,
+  requireLimit,
+  requireSafeInteger,
+  serializeJson,
+  UUID,
+} from './sqlite-common.ts';
 import { StoreError, type CommandQuery, type CommandStore, type CommandTransition, type NewCommand, type StoredCommand } from './types.ts';
 
 /**
@@ -53,10 +64,6 @@ const MAX_TRANSITIONS_BEFORE_ACK = MAX_TRANSITIONS_PER_COMMAND - 2;
 const PRUNE_COMMANDS_PER_TRANSACTION = 200;
 /** Device ids per query of latestCommandPerDevice, so a whole fleet's list is read in bounded steps. */
 const LATEST_PER_DEVICE_CHUNK = 500;
-/** A cursor is short (a time and a UUID); anything longer is not one. */
-const MAX_CURSOR_CHARS = 200;
-/** The canonical text form of a UUID, lowercase, as crypto.randomUUID() makes it. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const EXPIRED_DETAIL = 'expired before the device accepted it';
 const RAN_TO_EXPIRY_DETAIL = 'ran until its expiry; no completion ack came';
@@ -138,35 +145,6 @@ function commandFromRow(row: CommandRow, transitions: CommandTransition[]): Stor
 
 function transitionFromRow(row: TransitionRow): CommandTransition {
   return { state: row.state, atMs: row.at_ms, detail: row.detail };
-}
-
-/** The opaque cursor of a command in the listing order: base64url of the JSON `[createdAtMs, id]`. */
-function encodeCursor(createdAtMs: number, id: string): string {
-  return Buffer.from(JSON.stringify([createdAtMs, id]), 'utf8').toString('base64url');
-}
-
-/** Reads a cursor made by encodeCursor; anything else (even a different spelling of the same bytes) is 'invalid'. */
-function decodeCursor(cursor: unknown): { createdAtMs: number; id: string } {
-  const refuse = () => new StoreError('invalid', 'list commands: `before` is not a cursor this store returned');
-  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw refuse();
-  }
-  if (!Array.isArray(value) || value.length !== 2 || !Number.isSafeInteger(value[0]) || typeof value[1] !== 'string') throw refuse();
-  const [createdAtMs, id] = value as [number, string];
-  if (encodeCursor(createdAtMs, id) !== cursor) throw refuse();
-  return { createdAtMs, id };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isStringOfLength(value: unknown, min: number, max: number): value is string {
-  return typeof value === 'string' && value.length >= min && value.length <= max;
 }
 
 /**
@@ -439,7 +417,7 @@ export class SqliteCommands implements CommandStore {
       params.dispatchId = query.dispatchId;
     }
     if (query.before !== undefined) {
-      const cursor = decodeCursor(query.before);
+      const cursor = decodeListCursor(query.before, 'list commands');
       where.push('(created_at_ms, id) < (@beforeMs, @beforeId)');
       params.beforeMs = cursor.createdAtMs;
       params.beforeId = cursor.id;
@@ -457,7 +435,7 @@ export class SqliteCommands implements CommandStore {
       if (rows.length <= limit) return { commands: rows, next: null };
       const page = rows.slice(0, limit);
       const last = page.at(-1)!;
-      return { commands: page, next: encodeCursor(last.createdAtMs, last.id) };
+      return { commands: page, next: encodeListCursor(last.createdAtMs, last.id) };
     });
   }
 

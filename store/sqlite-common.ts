@@ -1,7 +1,8 @@
 /**
  * What the SQLite port implementations share: turning driver errors into
  * StoreErrors (and so telling a writer whether to retry or to isolate), and
- * the checks every request gets before it touches the database.
+ * the checks every request gets before it touches the database, and the
+ * listing cursors of commands and dispatches.
  */
 import Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
@@ -92,6 +93,47 @@ export function requireSafeInteger(what: string, value: number): void {
 
 export function requireSafeIntegerOrNull(what: string, value: number | null): void {
   if (value !== null) requireSafeInteger(what, value);
+}
+
+/** A cursor is short (a time and a UUID); anything longer is not one. */
+const MAX_CURSOR_CHARS = 200;
+/** The canonical text form of a UUID, lowercase, as crypto.randomUUID() makes it. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The opaque cursor of a row (a command, a dispatch) in the listing order:
+ * base64url of the JSON `[createdAtMs, id]`.
+ */
+export function encodeListCursor(createdAtMs: number, id: string): string {
+  return Buffer.from(JSON.stringify([createdAtMs, id]), 'utf8').toString('base64url');
+}
+
+/**
+ * Reads a cursor made by encodeListCursor; anything else (even a different
+ * spelling of the same bytes) is 'invalid', its message starting with
+ * `action` (e.g. 'list commands').
+ */
+export function decodeListCursor(cursor: unknown, action: string): { createdAtMs: number; id: string } {
+  const refuse = () => new StoreError('invalid', `${action}: \`before\` is not a cursor this store returned`);
+  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw refuse();
+  }
+  if (!Array.isArray(value) || value.length !== 2 || !Number.isSafeInteger(value[0]) || typeof value[1] !== 'string') throw refuse();
+  const [createdAtMs, id] = value as [number, string];
+  if (encodeListCursor(createdAtMs, id) !== cursor) throw refuse();
+  return { createdAtMs, id };
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function isStringOfLength(value: unknown, min: number, max: number): value is string {
+  return typeof value === 'string' && value.length >= min && value.length <= max;
 }
 
 /** Resolves on the next turn of the event loop, after pending I/O. */

@@ -4,11 +4,8 @@
  * processes on one file, lock timeouts, the bound as an option, the
  * schema's own checks, query plans, and the migration from version 5.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeDispatchStoreContract } from './contract/index.ts';
 import {
   MAX_DISPATCH_SAMPLES,
@@ -16,11 +13,9 @@ import {
   SCHEMA_VERSION,
   StoreError,
   migrateSchema,
-  openSqliteStore,
   type NewDispatch,
-  type SqliteStore,
-  type SqliteStoreOptions,
 } from './index.ts';
+import { openTempStore, useStoreFiles } from './test-store-files.ts';
 
 function uuid(n: number): string {
   return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -43,51 +38,12 @@ function newDispatch(n: number, values: Partial<NewDispatch> = {}): NewDispatch 
 const sample = (atMs: number) => ({ atMs, targetW: 8_000, measuredW: 7_900, confidence: 1, devicesReporting: 2 });
 
 describeDispatchStoreContract('SqliteStore.dispatches', async (options) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-dispatches-'));
-  const store = openSqliteStore({ file: path.join(dir, 'vpp.db'), dispatches: options });
-  return {
-    store: store.dispatches,
-    async close() {
-      await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { store, close } = await openTempStore('vpp-dispatches-', { dispatches: options });
+  return { store: store.dispatches, close };
 });
 
 describe('SqliteDispatches on a file', () => {
-  let dir: string;
-  let file: string;
-  const opened: SqliteStore[] = [];
-
-  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
-    const store = openSqliteStore({ file, ...options });
-    opened.push(store);
-    return store;
-  }
-
-  /** Reads the file through a connection of its own. */
-  function readRaw<T>(fn: (db: Database.Database) => T): T {
-    const raw = new Database(file, { readonly: true });
-    try {
-      return fn(raw);
-    } finally {
-      raw.close();
-    }
-  }
-
-  function countRows(table: 'dispatches' | 'dispatch_samples'): number {
-    return readRaw((db) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number);
-  }
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-dispatches-'));
-    file = path.join(dir, 'vpp.db');
-  });
-
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, open, readRaw, countRows } = useStoreFiles<'dispatches' | 'dispatch_samples'>('vpp-dispatches-');
 
   it('keeps dispatches after close and reopen: a running one is still running, with its setpoints, last loop and samples', async () => {
     const first = open();
@@ -125,7 +81,7 @@ describe('SqliteDispatches on a file', () => {
   it('fails dispatch writes with unavailable while another connection holds the write lock, writing nothing, and writes once it is released', () => {
     const store = open({ busyTimeoutMs: 50 });
     store.dispatches.createDispatch(newDispatch(1), 5_000);
-    const other = new Database(file);
+    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       createDispatch: () => store.dispatches.createDispatch(newDispatch(2), 5_000),
       updateDispatch: () => store.dispatches.updateDispatch(uuid(1), { state: 'active' }, 10_000),
@@ -178,7 +134,7 @@ describe('SqliteDispatches on a file', () => {
 
   it('refuses an unknown state and a sample of no dispatch in the schema itself', () => {
     open().dispatches.createDispatch(newDispatch(1), 5_000);
-    const raw = new Database(file);
+    const raw = new Database(file());
     try {
       expect(() => raw.prepare("UPDATE dispatches SET state = 'paused'").run()).toThrow(/CHECK constraint failed/);
       expect(() => raw.prepare(`INSERT INTO dispatch_samples VALUES ('${uuid(9)}', 1, 1, 1, 1, 1)`).run()).toThrow(/FOREIGN KEY constraint failed/);
@@ -210,7 +166,7 @@ describe('SqliteDispatches on a file', () => {
   });
 
   it('migrates a version 5 file with data to version 6, keeping its data and adding empty dispatch tables', () => {
-    const raw = new Database(file);
+    const raw = new Database(file());
     raw.pragma('journal_mode = WAL');
     migrateSchema(raw, MIGRATIONS.slice(0, 5));
     expect(raw.pragma('user_version', { simple: true })).toBe(5);

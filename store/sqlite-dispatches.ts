@@ -17,7 +17,7 @@
 import type Database from 'better-sqlite3';
 import { DISPATCH_STATES, type DispatchState, type DispatchTarget } from '../protocol/index.ts';
 import { cutText } from './alert-lifecycle.ts';
-import { guard, immediateTransaction, requireSafeInteger } from './sqlite-common.ts';
+import { decodeListCursor, encodeListCursor, guard, immediateTransaction, isPlainObject, isStringOfLength, requireSafeInteger, UUID } from './sqlite-common.ts';
 import { StoreError, type DispatchPlanRecord, type DispatchSample, type DispatchStore, type NewDispatch, type StoredDispatch } from './types.ts';
 
 /** Samples kept per dispatch: a week-long dispatch sampled every minute fits. */
@@ -44,10 +44,6 @@ export const MAX_DISPATCH_PAGE = 1_000;
 /** The most samples listDispatchSamples returns at once. */
 export const MAX_DISPATCH_SAMPLE_PAGE = 100_000;
 
-/** A cursor is short (a time and a UUID); anything longer is not one. */
-const MAX_CURSOR_CHARS = 200;
-/** The canonical text form of a UUID, lowercase, as crypto.randomUUID() makes it. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Problems named per kind of bad setpoint, so a huge bad input gives a short message. */
 const MAX_NAMED_PROBLEMS = 3;
 
@@ -156,35 +152,6 @@ function sampleFromRow(row: SampleRow): DispatchSample {
     confidence: row.confidence,
     devicesReporting: row.devices_reporting,
   };
-}
-
-/** The opaque cursor of a dispatch in the listing order: base64url of the JSON `[createdAtMs, id]`. */
-function encodeCursor(createdAtMs: number, id: string): string {
-  return Buffer.from(JSON.stringify([createdAtMs, id]), 'utf8').toString('base64url');
-}
-
-/** Reads a cursor made by encodeCursor; anything else (even a different spelling of the same bytes) is 'invalid'. */
-function decodeCursor(cursor: unknown): { createdAtMs: number; id: string } {
-  const refuse = () => new StoreError('invalid', 'list dispatches: `before` is not a cursor this store returned');
-  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw refuse();
-  }
-  if (!Array.isArray(value) || value.length !== 2 || !Number.isSafeInteger(value[0]) || typeof value[1] !== 'string') throw refuse();
-  const [createdAtMs, id] = value as [number, string];
-  if (encodeCursor(createdAtMs, id) !== cursor) throw refuse();
-  return { createdAtMs, id };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isStringOfLength(value: unknown, min: number, max: number): value is string {
-  return typeof value === 'string' && value.length >= min && value.length <= max;
 }
 
 function isFiniteNumber(value: unknown): value is number {
@@ -507,7 +474,7 @@ export class SqliteDispatches implements DispatchStore {
       params.state = query.state;
     }
     if (query.before !== undefined) {
-      const cursor = decodeCursor(query.before);
+      const cursor = decodeListCursor(query.before, 'list dispatches');
       where.push('(created_at_ms, id) < (@beforeMs, @beforeId)');
       params.beforeMs = cursor.createdAtMs;
       params.beforeId = cursor.id;
@@ -524,7 +491,7 @@ export class SqliteDispatches implements DispatchStore {
       if (rows.length <= limit) return { dispatches: rows, next: null };
       const page = rows.slice(0, limit);
       const last = page.at(-1)!;
-      return { dispatches: page, next: encodeCursor(last.createdAtMs, last.id) };
+      return { dispatches: page, next: encodeListCursor(last.createdAtMs, last.id) };
     });
   }
 

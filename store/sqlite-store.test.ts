@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   describeDeadLetterStoreContract,
   describeRegistryContract,
@@ -19,11 +18,9 @@ import {
   SCHEMA_VERSION,
   StoreError,
   migrateSchema,
-  openSqliteStore,
   type DeviceState,
-  type SqliteStore,
-  type SqliteStoreOptions,
 } from './index.ts';
+import { openTempStore, useStoreFiles } from './test-store-files.ts';
 
 /** The folder holding the project's node_modules, where a child process finds the driver. */
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
@@ -63,70 +60,39 @@ function stateOf(deviceId: string, values: Partial<DeviceState> = {}): DeviceSta
   return { deviceId, lastTs: null, lastSeenMs: null, lastSeq: null, metrics: {}, presence: 'offline', presenceSinceMs: null, status: null, ...values };
 }
 
-/** A fresh store on a real file in its own temp folder; close removes the folder. */
-async function openTempStore(options: Omit<SqliteStoreOptions, 'file'> = {}): Promise<{ store: SqliteStore; close(): Promise<void> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-store-'));
-  const store = openSqliteStore({ file: path.join(dir, 'vpp.db'), ...options });
-  return {
-    store,
-    async close() {
-      await store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-describeTelemetryStoreContract('SqliteStore', () => openTempStore());
+describeTelemetryStoreContract('SqliteStore', () => openTempStore('vpp-store-'));
 // Same contract with every write compacted at once, so reads, redeliveries
 // and limits are checked against compacted samples as well as staged ones.
-describeTelemetryStoreContract('SqliteStore compacting after every write', () => openTempStore({ compactTelemetryAfterPoints: 1 }));
+describeTelemetryStoreContract('SqliteStore compacting after every write', () => openTempStore('vpp-store-', { compactTelemetryAfterPoints: 1 }));
 describeRollupTiersContract(
   'SqliteStore',
-  () => openTempStore({ retention: { telemetryMs: 24 * 3_600_000, rollups1mMs: 6 * 3_600_000, rollups15mMs: 24 * 3_600_000, rollups1hMs: 24 * 3_600_000 } }),
+  () => openTempStore('vpp-store-', { retention: { telemetryMs: 24 * 3_600_000, rollups1mMs: 6 * 3_600_000, rollups15mMs: 24 * 3_600_000, rollups1hMs: 24 * 3_600_000 } }),
   { telemetryMs: 24 * 3_600_000, rollups1mMs: 6 * 3_600_000, coarseMs: 24 * 3_600_000 },
 );
-describeRegistryContract('SqliteStore', () => openTempStore());
-describeTwinStoreContract('SqliteStore', () => openTempStore());
-describeDeadLetterStoreContract('SqliteStore', (deadLetters) => openTempStore({ deadLetters }));
+describeRegistryContract('SqliteStore', () => openTempStore('vpp-store-'));
+describeTwinStoreContract('SqliteStore', () => openTempStore('vpp-store-'));
+describeDeadLetterStoreContract('SqliteStore', (deadLetters) => openTempStore('vpp-store-', { deadLetters }));
 // The same suites through the port objects the store exposes.
 describeRegistryContract('SqliteStore.registry', async () => {
-  const { store, close } = await openTempStore();
+  const { store, close } = await openTempStore('vpp-store-');
   return { store: store.registry, close };
 });
 describeTwinStoreContract('SqliteStore.twins', async () => {
-  const { store, close } = await openTempStore();
+  const { store, close } = await openTempStore('vpp-store-');
   return { store: store.twins, close };
 });
 describeDeadLetterStoreContract('SqliteStore.deadLetters', async (deadLetters) => {
-  const { store, close } = await openTempStore({ deadLetters });
+  const { store, close } = await openTempStore('vpp-store-', { deadLetters });
   return { store: store.deadLetters, close };
 });
 
 describe('SqliteStore on a file', () => {
-  let dir: string;
-  let file: string;
-  const opened: SqliteStore[] = [];
-
-  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
-    const store = openSqliteStore({ file, ...options });
-    opened.push(store);
-    return store;
-  }
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-store-'));
-    file = path.join(dir, 'nested', 'data', 'vpp.db');
-  });
-
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, open, countRows } = useStoreFiles<'telemetry' | 'telemetry_recent'>('vpp-store-', path.join('nested', 'data', 'vpp.db'));
 
   it('creates the parent folder, and sets WAL, synchronous NORMAL, foreign keys, busy timeout and the schema version', () => {
-    open({ busyTimeoutMs: 1234 });
-    expect(fs.existsSync(file)).toBe(true);
-    const raw = new Database(file, { readonly: true });
+    const opened = open({ busyTimeoutMs: 1234 });
+    expect(fs.existsSync(file())).toBe(true);
+    const raw = new Database(file(), { readonly: true });
     try {
       expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
@@ -134,7 +100,7 @@ describe('SqliteStore on a file', () => {
       raw.close();
     }
     // Per-connection settings, read through the store's own connection.
-    const store = opened[0]! as unknown as { db: Database.Database };
+    const store = opened as unknown as { db: Database.Database };
     expect(store.db.pragma('synchronous', { simple: true })).toBe(1);
     expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(store.db.pragma('busy_timeout', { simple: true })).toBe(1234);
@@ -197,7 +163,7 @@ describe('SqliteStore on a file', () => {
 
   it('fails a write with unavailable when another process holds the write lock past the busy timeout, and leaves nothing behind', async () => {
     const store = open({ busyTimeoutMs: 50 });
-    const other = new Database(file);
+    const other = new Database(file());
     try {
       other.exec('BEGIN IMMEDIATE');
       const error = await store.writeTelemetry([{ deviceId: 'dev-1', ts: 1, seq: 0, metrics: { powerW: 1 } }]).catch((e: unknown) => e);
@@ -222,7 +188,7 @@ describe('SqliteStore on a file', () => {
       twins: () => store.saveDeviceStates([stateOf('dev-1')]),
       deadLetters: () => store.addDeadLetters([{ receivedAtMs: 1, topic: 't', clientId: null, reason: 'schema', detail: '', payload: Buffer.from('x') }]),
     };
-    const other = new Database(file);
+    const other = new Database(file());
     try {
       other.exec('BEGIN IMMEDIATE');
       for (const [port, write] of Object.entries(writes)) {
@@ -252,12 +218,12 @@ describe('SqliteStore on a file', () => {
   });
 
   it('waits longer than the busy timeout when opening, while another process migrates or writes', async () => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const raw = new Database(file);
+    fs.mkdirSync(path.dirname(file()), { recursive: true });
+    const raw = new Database(file());
     raw.pragma('journal_mode = WAL');
     migrateSchema(raw, MIGRATIONS.slice(0, 2));
     raw.close();
-    const { released } = await holdWriteLockInAnotherProcess(file, 600);
+    const { released } = await holdWriteLockInAnotherProcess(file(), 600);
     const startedMs = performance.now();
     // The migration to the current version needs the write lock the other process holds.
     const store = open({ busyTimeoutMs: 50 });
@@ -267,15 +233,6 @@ describe('SqliteStore on a file', () => {
     store.upsertSite({ id: 'site-1', region: 'north', name: 'One' });
     expect(store.listSites()).toHaveLength(1);
   });
-
-  function countRows(table: 'telemetry' | 'telemetry_recent'): number {
-    const raw = new Database(file, { readonly: true });
-    try {
-      return raw.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
-    } finally {
-      raw.close();
-    }
-  }
 
   it('answers the same before and after compaction, with samples split over staged and compacted ones', async () => {
     const store = open();
@@ -353,16 +310,16 @@ describe('SqliteStore on a file', () => {
   });
 
   it('refuses a file written by a newer schema version without touching it', () => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const raw = new Database(file);
+    fs.mkdirSync(path.dirname(file()), { recursive: true });
+    const raw = new Database(file());
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     expect(() => open()).toThrow(expect.objectContaining({ code: 'invalid' }));
   });
 
   it('migrates a version 1 file by merging its 1-minute rollups into the coarse tiers', async () => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const raw = new Database(file);
+    fs.mkdirSync(path.dirname(file()), { recursive: true });
+    const raw = new Database(file());
     migrateSchema(raw, MIGRATIONS.slice(0, 1));
     const insert = raw.prepare('INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     for (let minute = 0; minute < 20; minute++) insert.run('site', 's1', 'powerW', minute * 60_000, minute, minute + 1, minute + 0.5, minute * 2, 2, 1, 3);
@@ -385,7 +342,7 @@ describe('SqliteStore on a file', () => {
     const store = open();
     // The statement the registry runs on every CONNECT, as it wrote it.
     const secretSql = (store.registry as unknown as { stmt: { acceptedSecrets: Database.Statement } }).stmt.acceptedSecrets.source;
-    const raw = new Database(file, { readonly: true });
+    const raw = new Database(file(), { readonly: true });
     try {
       const secretPlan = raw.prepare(`EXPLAIN QUERY PLAN ${secretSql}`).all('x') as Array<{ detail: string }>;
       expect(secretPlan.map((r) => r.detail).join(' ')).toMatch(/SEARCH devices USING PRIMARY KEY \(id=\?\)/);
@@ -402,25 +359,7 @@ describe('SqliteStore on a file', () => {
 });
 
 describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
-  let dir: string;
-  let file: string;
-  const opened: SqliteStore[] = [];
-
-  function open(options: Omit<SqliteStoreOptions, 'file'> = {}): SqliteStore {
-    const store = openSqliteStore({ file, ...options });
-    opened.push(store);
-    return store;
-  }
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-store-'));
-    file = path.join(dir, 'vpp.db');
-  });
-
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, open } = useStoreFiles('vpp-store-');
 
   it('serves its four port objects over one connection: what one writes, the façade and the others read', async () => {
     const store = open();
@@ -463,7 +402,7 @@ describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
       expect(() => open({ deadLetters })).toThrow(expect.objectContaining({ code: 'invalid' }));
     }
     expect(() => open({ busyTimeoutMs: 2.5 })).toThrow(expect.objectContaining({ code: 'invalid' }));
-    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.existsSync(file())).toBe(false);
   });
 
   it('holds the dead-letter size cap whichever process adds the letters', () => {
@@ -479,7 +418,7 @@ describe('SqliteStore, its ports, migrations and dead-letter bounds', () => {
   });
 
   it('migrates a version 2 file: secrets kept without grace, states offline, dead letters sized, hashed and counted towards the cap', () => {
-    const raw = new Database(file);
+    const raw = new Database(file());
     migrateSchema(raw, MIGRATIONS.slice(0, 2));
     raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
     raw.prepare("INSERT INTO devices VALUES ('dev-1', 'battery', 'site-1', 'h1', 1000, NULL)").run();
