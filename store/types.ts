@@ -657,6 +657,86 @@ export interface DispatchStore {
 }
 
 /**
+ * Operator roles, each including the one before: a viewer reads everything
+ * but secrets and the audit log; an operator also sends commands,
+ * dispatches and acknowledges and resolves alerts; an admin also
+ * provisions, revokes and rotates devices, manages tokens and sites, and
+ * reads the audit log.
+ */
+export const OPERATOR_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type OperatorRole = (typeof OPERATOR_ROLES)[number];
+
+export function roleAtLeast(role: OperatorRole, needed: OperatorRole): boolean {
+  return OPERATOR_ROLES.indexOf(role) >= OPERATOR_ROLES.indexOf(needed);
+}
+
+/** An API token as listed: never the token itself (only its hash is stored). */
+export interface ApiToken {
+  /** A UUID. */
+  id: string;
+  /** Unique among tokens that are not revoked; shown in the audit log. */
+  name: string;
+  role: OperatorRole;
+  createdAtMs: number;
+  /** Last successful use (kept at most to the minute, so reads do not write on every request). */
+  lastUsedAtMs: number | null;
+  expiresAtMs: number | null;
+  revokedAtMs: number | null;
+}
+
+export interface TokenStore {
+  /**
+   * Stores a token by the hash of its secret. Throws 'conflict' when an
+   * active token has the name, 'invalid' for a bad name (1..64 printable
+   * characters), role or times (expiry not after nowMs).
+   */
+  createToken(input: { id: string; name: string; role: OperatorRole; secretHash: string; expiresAtMs: number | null }, nowMs: number): ApiToken;
+  /**
+   * The active token (not revoked, not expired at nowMs) whose secret
+   * hashes to `secretHash`, undefined otherwise. Records the use (at most
+   * once a minute per token). One keyed lookup: it runs on every request.
+   */
+  authenticate(secretHash: string, nowMs: number): ApiToken | undefined;
+  /** Every token, newest first, revoked ones included. */
+  listTokens(): ApiToken[];
+  /** Revokes at once; false when unknown or already revoked. */
+  revokeToken(id: string, nowMs: number): boolean;
+}
+
+/** One state-changing call, or one refused call, as the audit log keeps it. */
+export interface AuditRecord {
+  atMs: number;
+  /** The token's name (`bootstrap` for the configured admin token), null when no valid token was given. */
+  actor: string | null;
+  role: OperatorRole | null;
+  /** The caller's address. */
+  address: string;
+  /** `METHOD /route/pattern`, e.g. `POST /api/v1/devices/:id/commands`. */
+  action: string;
+  /** The id the call acts on, when it has one (device, alert, dispatch, token). */
+  target: string | null;
+  /** A summary of the body with secrets removed, at most 1 KiB as JSON. */
+  summary: Record<string, unknown> | null;
+  /** The HTTP status answered. */
+  status: number;
+  /** `ok`, `refused` (401, 403, 429) or `failed` (any other 4xx/5xx). */
+  outcome: 'ok' | 'refused' | 'failed';
+}
+
+export interface StoredAuditRecord extends AuditRecord {
+  id: number;
+}
+
+/** Append-only: nothing edits or deletes a record but retention. */
+export interface AuditStore {
+  appendAudit(records: readonly AuditRecord[]): void;
+  /** Newest first; `beforeId` pages. Times: from inclusive, to exclusive. */
+  listAudit(query: { actor?: string; action?: string; target?: string; fromMs?: number; toMs?: number; limit: number; beforeId?: number }): StoredAuditRecord[];
+  /** Deletes records older than the retention; returns how many. */
+  pruneAudit(nowMs: number, retentionMs: number): number;
+}
+
+/**
  * - conflict, not-found: the request does not fit the stored state.
  * - unavailable: the store cannot serve anyone right now, whatever the
  *   request (busy, locked, disk full, I/O error, file cannot be opened or
