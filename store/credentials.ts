@@ -6,6 +6,13 @@
  * SHA-256 of the secret, and verification compares in constant time.
  *
  * Format of a stored hash: `sha256$<salt base64url>$<digest base64url>`.
+ *
+ * API tokens are hashed differently (hashTokenSecret): the salt above makes
+ * every hash of the same secret different, so a device secret is checked
+ * against the hashes of one device found by its id, but a token arrives
+ * alone and must be found by its hash. A token is as random as a device
+ * secret, so an unsalted SHA-256 of it is as safe to store, and it is the
+ * key of one index lookup per request.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -31,4 +38,18 @@ export function verifySecret(secret: string, storedHash: string): boolean {
   const expected = Buffer.from(parts[2]!, 'base64url');
   const actual = digest(parts[1]!, secret);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** Format of hashTokenSecret's output: 64 lowercase hex digits. */
+export const TOKEN_SECRET_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * The hash an API token is stored and looked up by: SHA-256 of the token,
+ * in lowercase hex. Unsalted, so the same token always gives the same hash
+ * (TokenStore.authenticate is one keyed lookup); safe only for secrets the
+ * platform generates (generateSecret: 256 random bits), never for anything
+ * a person chose.
+ */
+export function hashTokenSecret(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
 }

@@ -52,7 +52,18 @@ export {
   SqliteDispatches,
   type SqliteDispatchesOptions,
 } from './sqlite-dispatches.ts';
+export { MAX_TOKEN_NAME_CHARS, SqliteTokens, TOKEN_USE_RECORD_INTERVAL_MS } from './sqlite-tokens.ts';
+export {
+  AUDIT_SUMMARY_CUT_KEY,
+  MAX_AUDIT_ACTION_CHARS,
+  MAX_AUDIT_ACTOR_CHARS,
+  MAX_AUDIT_ADDRESS_CHARS,
+  MAX_AUDIT_PAGE,
+  MAX_AUDIT_SUMMARY_BYTES,
+  MAX_AUDIT_TARGET_CHARS,
+  SqliteAudit,
+} from './sqlite-audit.ts';
 export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDeadLetters } from './sqlite-dead-letters.ts';
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';
-export { generateSecret, hashSecret, verifySecret } from './credentials.ts';
+export { generateSecret, hashSecret, hashTokenSecret, TOKEN_SECRET_HASH, verifySecret } from './credentials.ts';

@@ -364,6 +364,53 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `);
   },
+  // 6 → 7: API tokens of operators, and the audit log.
+  (db) => {
+    db.exec(`
+      -- One row per API token, by the SHA-256 (hex) of its secret, never the
+      -- secret. Every request looks its token up by that hash (unique). A name
+      -- is unique among tokens not revoked; a revoked one frees its name. No
+      -- CHECK on role: the store checks it, so a new role needs no rebuild.
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_used_at_ms INTEGER,
+        expires_at_ms INTEGER,
+        revoked_at_ms INTEGER
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX api_tokens_secret_hash ON api_tokens (secret_hash);
+      CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at_ms IS NULL;
+
+      -- Append-only: AUTOINCREMENT, so an id is never reused, even after
+      -- retention deleted every row, and paging by id stays stable; a trigger
+      -- refuses every UPDATE. summary is a JSON object or NULL. Each index
+      -- ends with the rowid, so a listing by actor, action or target walks it
+      -- newest first without sorting; time serves ranges and retention.
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        actor TEXT,
+        role TEXT,
+        address TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        summary TEXT,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_actor ON audit_log (actor) WHERE actor IS NOT NULL;
+      CREATE INDEX audit_log_action ON audit_log (action);
+      CREATE INDEX audit_log_target ON audit_log (target) WHERE target IS NOT NULL;
+      CREATE INDEX audit_log_time ON audit_log (at_ms);
+      CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+      BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only');
+      END;
+    `);
+  },
 ];
 
 /**

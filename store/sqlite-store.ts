@@ -6,11 +6,13 @@
  * (sqlite-registry.ts), `telemetry` (sqlite-telemetry.ts, with rollups in
  * sqlite-rollups.ts), `twins` (sqlite-twins.ts), `deadLetters`
  * (sqlite-dead-letters.ts), `alerts` (sqlite-alerts.ts: AlertStore and
- * AlertOutbox), `commands` (sqlite-commands.ts: CommandStore) and
- * `dispatches` (sqlite-dispatches.ts: DispatchStore). It also implements
- * the first four ports itself by delegating to them, so one store can be
- * handed to whatever needs any of them; alerts, commands and dispatches are
- * used through `store.alerts`, `store.commands` and `store.dispatches` only.
+ * AlertOutbox), `commands` (sqlite-commands.ts: CommandStore),
+ * `dispatches` (sqlite-dispatches.ts: DispatchStore), `tokens`
+ * (sqlite-tokens.ts: TokenStore) and `audit` (sqlite-audit.ts: AuditStore).
+ * It also implements the first four ports itself by delegating to them, so
+ * one store can be handed to whatever needs any of them; the others are
+ * used through `store.alerts`, `store.commands`, `store.dispatches`,
+ * `store.tokens` and `store.audit` only.
  *
  * Several processes may open the same file: ingest writes telemetry while
  * control and the broker read the registry. WAL mode lets readers run beside
@@ -37,6 +39,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { SqliteAlerts } from './sqlite-alerts.ts';
+import { SqliteAudit } from './sqlite-audit.ts';
 import { SqliteCommands } from './sqlite-commands.ts';
 import { SqliteDispatches, type SqliteDispatchesOptions } from './sqlite-dispatches.ts';
 import { SqliteDeadLetters, checkDeadLetterLimits, DEFAULT_DEAD_LETTER_LIMITS } from './sqlite-dead-letters.ts';
@@ -45,6 +48,7 @@ import { DEFAULT_RETENTION, checkRetention, type PruneCounts, type RetentionPoli
 import { migrateSchema, SCHEMA_VERSION } from './sqlite-schema.ts';
 import { toStoreError } from './sqlite-common.ts';
 import { SqliteTelemetry } from './sqlite-telemetry.ts';
+import { SqliteTokens } from './sqlite-tokens.ts';
 import { SqliteTwins } from './sqlite-twins.ts';
 import {
   StoreError,
@@ -158,6 +162,10 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
   readonly commands: SqliteCommands;
   /** DispatchStore on the same connection; not delegated by the façade, use it directly. */
   readonly dispatches: SqliteDispatches;
+  /** TokenStore on the same connection; not delegated by the façade, use it directly. */
+  readonly tokens: SqliteTokens;
+  /** AuditStore on the same connection; not delegated by the façade, use it directly. */
+  readonly audit: SqliteAudit;
   private readonly db: Database.Database;
   private readonly log: Logger;
   private closed = false;
@@ -212,6 +220,8 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
       this.alerts = new SqliteAlerts(db);
       this.commands = new SqliteCommands(db);
       this.dispatches = new SqliteDispatches(db, options.dispatches);
+      this.tokens = new SqliteTokens(db);
+      this.audit = new SqliteAudit(db);
     } catch (error) {
       db.close();
       throw toStoreError(error, `cannot prepare ${options.file}`);

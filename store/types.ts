@@ -686,15 +686,20 @@ export interface ApiToken {
 
 export interface TokenStore {
   /**
-   * Stores a token by the hash of its secret. Throws 'conflict' when an
-   * active token has the name, 'invalid' for a bad name (1..64 printable
-   * characters), role or times (expiry not after nowMs).
+   * Stores a token by the hash of its secret (`hashTokenSecret(token)`:
+   * SHA-256, lowercase hex; the token itself is never stored). Throws
+   * 'conflict' when a token that is not revoked (expired or not) has the
+   * name, or any token has the id or the secret hash; 'invalid' for a bad
+   * id (a UUID), name (1..64 printable characters), role, secret hash or
+   * times (expiry not after nowMs), writing nothing.
    */
   createToken(input: { id: string; name: string; role: OperatorRole; secretHash: string; expiresAtMs: number | null }, nowMs: number): ApiToken;
   /**
-   * The active token (not revoked, not expired at nowMs) whose secret
-   * hashes to `secretHash`, undefined otherwise. Records the use (at most
-   * once a minute per token). One keyed lookup: it runs on every request.
+   * The active token (not revoked, and not expired at nowMs: expiresAtMs >
+   * nowMs) whose secret hashes to `secretHash` (hashTokenSecret),
+   * undefined otherwise. Records the use (at most once a minute per token,
+   * so a burst of requests writes once). One keyed lookup: it runs on
+   * every request.
    */
   authenticate(secretHash: string, nowMs: number): ApiToken | undefined;
   /** Every token, newest first, revoked ones included. */
@@ -715,7 +720,7 @@ export interface AuditRecord {
   action: string;
   /** The id the call acts on, when it has one (device, alert, dispatch, token). */
   target: string | null;
-  /** A summary of the body with secrets removed, at most 1 KiB as JSON. */
+  /** A summary of the body with secrets removed, at most 1 KiB as JSON (a store cuts a longer one, see SqliteAudit). */
   summary: Record<string, unknown> | null;
   /** The HTTP status answered. */
   status: number;

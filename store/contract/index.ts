@@ -7,4 +7,6 @@ export { describeDeadLetterStoreContract, type OpenDeadLetterStore } from './dea
 export { describeAlertStoreContract } from './alert-store.contract.ts';
 export { describeCommandStoreContract } from './command-store.contract.ts';
 export { describeDispatchStoreContract, type OpenDispatchStore } from './dispatch-store.contract.ts';
+export { describeTokenStoreContract } from './token-store.contract.ts';
+export { describeAuditStoreContract } from './audit-store.contract.ts';
 export type { OpenStore } from './open-store.ts';
