@@ -19,6 +19,12 @@
  * exist; 2 (identifier rejected, MQTT-3.1.3-9) for a client id that does not
  * fit the identity; 5 (not authorized) for a will outside the client's
  * topics; 3 (server unavailable) when the registry cannot be read.
+ *
+ * Before any of that, the door's limits (throttle.ts): a CONNECT beyond the
+ * per-address or total connection cap is refused with 3; one from an
+ * address or device id that has used up its failed authentications for the
+ * window is refused with 4 without looking at the secret; and after earlier
+ * failures the answer waits on a timer (other clients are served meanwhile).
  */
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
@@ -26,6 +32,7 @@ import { SERVICE_PERMISSIONS, isServiceAccount, isValidDeviceId } from '../proto
 import { generateSecret, hashSecret, verifySecret } from '../store/credentials.ts';
 import type { MutableBrokerCounters } from './counters.ts';
 import { devicePublishChannel, mayDeviceRetain, mayPublish, type Identity } from './policy.ts';
+import type { ConnectionLimits, FailureThrottle, ThrottleKeys } from './throttle.ts';
 
 /** The registry port, narrowed to what the broker needs. */
 export interface CredentialSource {
@@ -44,7 +51,10 @@ type RefusalReason =
   | 'bad-secret'
   | 'client-id-rejected'
   | 'will-not-authorized'
-  | 'server-error';
+  | 'server-error'
+  | 'too-many-per-address'
+  | 'too-many'
+  | 'throttled';
 
 type ConnackRefusalCode = 2 | 3 | 4 | 5;
 
@@ -57,7 +67,14 @@ const REFUSALS: Record<RefusalReason, { returnCode: ConnackRefusalCode; counter:
   'client-id-rejected': { returnCode: 2, counter: 'connectionsRefusedClientIdRejected' },
   'will-not-authorized': { returnCode: 5, counter: 'connectionsRefusedWillNotAuthorized' },
   'server-error': { returnCode: 3, counter: 'connectionsRefusedServerError' },
+  'too-many-per-address': { returnCode: 3, counter: 'connectionsRefusedTooManyPerAddress' },
+  'too-many': { returnCode: 3, counter: 'connectionsRefusedTooMany' },
+  // Like a bad secret: a caller cannot tell a lockout from a wrong guess.
+  throttled: { returnCode: 4, counter: 'connectionsRefusedThrottled' },
 };
+
+/** Refusals that count as a failed authentication against the address and the id. */
+const FAILURES: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['missing-credentials', 'unknown-device', 'bad-secret']);
 
 /** Who passed authentication. */
 export interface Authenticated {
@@ -76,6 +93,11 @@ export interface AuthenticationDeps {
   accept(client: Client, authenticated: Authenticated): void;
   /** Who holds each connected client id, to keep devices and services from taking over each other's sessions. */
   connectedIdentity(clientId: string): Identity | undefined;
+  /** The client's source address (normalized), as its socket reported it when accepted. */
+  addressOf(client: Client): string;
+  /** Connection caps; the slot taken at CONNECT is released by the caller when the socket closes. */
+  limits: ConnectionLimits;
+  throttle: FailureThrottle;
   counters: MutableBrokerCounters;
   clock: () => number;
   logger: Logger;
@@ -87,8 +109,11 @@ type AuthenticateHandler = NonNullable<AedesOptions['authenticate']>;
 export function createAuthenticationHooks(deps: AuthenticationDeps): {
   preConnect: PreConnectHandler;
   authenticate: AuthenticateHandler;
+  /** Cancels the delayed answers still waiting (at broker close). */
+  stop(): void;
 } {
-  const { credentials, serviceSecretHashes, accept, connectedIdentity, counters, clock, logger } = deps;
+  const { credentials, serviceSecretHashes, accept, connectedIdentity, addressOf, limits, throttle, counters, clock, logger } = deps;
+  const delayed = new Set<NodeJS.Timeout>();
   // aedes hands the CONNECT packet only to preConnect; authenticate needs its will.
   const wills = new WeakMap<Client, { topic: string; retain: boolean }>();
 
@@ -98,30 +123,71 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
   };
 
   const authenticate: AuthenticateHandler = (client, username, password, callback) => {
-    let outcome: Authenticated | RefusalReason;
-    try {
-      outcome = identify(client.id, username, password);
-    } catch (err) {
-      logger.error({ err, username }, 'credentials lookup failed; refusing connection');
-      outcome = 'server-error';
-    }
-    if (typeof outcome !== 'string') {
-      const will = wills.get(client);
-      if (will !== undefined && !isWillAuthorized(outcome.identity, will)) outcome = 'will-not-authorized';
-    }
-    if (typeof outcome === 'string') {
-      const refusal = REFUSALS[outcome];
+    const address = addressOf(client);
+    const refuse = (reason: RefusalReason): void => {
+      const refusal = REFUSALS[reason];
       counters[refusal.counter] += 1;
       counters.connectionsRefused += 1;
-      logger.debug({ reason: outcome, username, clientId: client.id }, 'connection refused');
-      const error = Object.assign(new Error(`connection refused: ${outcome}`), {
+      logger.debug({ reason, username, clientId: client.id, address }, 'connection refused');
+      const error = Object.assign(new Error(`connection refused: ${reason}`), {
         returnCode: refusal.returnCode,
       }) as AuthenticateError;
       callback(error, false);
+    };
+
+    const admission = limits.admit(client, address);
+    if (admission !== 'admitted') {
+      refuse(admission);
       return;
     }
-    accept(client, outcome);
-    callback(null, true);
+    // A service account's name is not throttled as an id: an attacker's
+    // wrong guesses would otherwise lock a platform service out. Its
+    // secret is long and random, and the address is throttled all the same.
+    const keys: ThrottleKeys = {
+      address,
+      deviceId: username !== undefined && isValidDeviceId(username) && !isServiceAccount(username) ? username : undefined,
+    };
+    if (throttle.isLockedOut(keys)) {
+      refuse('throttled');
+      return;
+    }
+    const delayMs = throttle.delayMs(keys);
+    if (delayMs === 0) {
+      decide();
+      return;
+    }
+    counters.connectionsDelayed += 1;
+    const timer = setTimeout(() => {
+      delayed.delete(timer);
+      // Gone while it waited: nobody to answer, nothing to check.
+      if (client.closed) return;
+      // Other CONNECTs may have used up the failures meanwhile.
+      if (throttle.isLockedOut(keys)) refuse('throttled');
+      else decide();
+    }, delayMs);
+    delayed.add(timer);
+
+    function decide(): void {
+      let outcome: Authenticated | RefusalReason;
+      try {
+        outcome = identify(client.id, username, password);
+      } catch (err) {
+        logger.error({ err, username }, 'credentials lookup failed; refusing connection');
+        outcome = 'server-error';
+      }
+      if (typeof outcome !== 'string') {
+        const will = wills.get(client);
+        if (will !== undefined && !isWillAuthorized(outcome.identity, will)) outcome = 'will-not-authorized';
+      }
+      if (typeof outcome === 'string') {
+        if (FAILURES.has(outcome)) throttle.recordFailure(keys);
+        refuse(outcome);
+        return;
+      }
+      if (outcome.identity.kind === 'device') throttle.succeeded(outcome.identity.deviceId);
+      accept(client, outcome);
+      callback(null, true);
+    }
   };
 
   function isWillAuthorized(identity: Identity, will: { topic: string; retain: boolean }): boolean {
@@ -171,5 +237,12 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
     return { identity: { kind: 'device', deviceId: username }, secretHash: matched, onGraceSecret: matched !== hashes[0] };
   }
 
-  return { preConnect, authenticate };
+  return {
+    preConnect,
+    authenticate,
+    stop() {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
+    },
+  };
 }

@@ -4,6 +4,8 @@
  * policy and the choices behind it.
  */
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import {
@@ -29,9 +31,10 @@ import { DevicePresence, type DisconnectReason, type PresenceListener } from './
 import { listenForRevocations } from './revocations.ts';
 import { gateReads, type ReadGate } from './read-gate.ts';
 import { createBrokerPersistence } from './retained-index.ts';
-import { listenTcp, type TcpListener } from './server.ts';
+import { listenTcp, listenTls, type TcpListener, type TlsCredentials } from './server.ts';
 import { Settlements, type BrokerTap } from './tap.ts';
 import { DEFAULT_TAP_WINDOW, TapFlowControl, type TapWindow } from './tap-flow-control.ts';
+import { ConnectionLimits, FailureThrottle, normalizeAddress, resolveThrottle, type ThrottleLimits, type ThrottleOptions } from './throttle.ts';
 import { WriteCoalescer } from './write-coalescer.ts';
 
 export interface BrokerOptions {
@@ -72,7 +75,22 @@ export interface BrokerOptions {
    * are checked (grace periods). Default Date.now.
    */
   clock?: () => number;
+  /**
+   * Limits at the door (see throttle.ts and THROTTLE_DEFAULTS): connections
+   * per source address and in total, and the delay and lockout after failed
+   * authentications per address and per device id.
+   */
+  throttle?: ThrottleOptions;
+  /**
+   * MQTT over TLS as well, on `port` (0 = any free port) of the same host:
+   * same broker, same authentication, authorization and throttling.
+   */
+  tls?: TlsOptions;
   logger: Logger;
+}
+
+export interface TlsOptions extends TlsCredentials {
+  port: number;
 }
 
 export const BROKER_DEFAULTS = {
@@ -85,6 +103,10 @@ export interface Broker {
   readonly address: { host: string; port: number };
   /** `mqtt://host:port`, usable by a client on this machine. */
   readonly url: string;
+  /** Where MQTT over TLS listens, when `tls` was given. */
+  readonly tlsAddress: { host: string; port: number } | undefined;
+  /** `mqtts://host:port`, when `tls` was given. */
+  readonly tlsUrl: string | undefined;
   /** Broker clock when this run started; in every presence event and heartbeat. */
   readonly startedAtMs: number;
   /** A snapshot of the counters. */
@@ -118,7 +140,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const credentialRecheckMs = options.credentialRecheckMs ?? BROKER_DEFAULTS.credentialRecheckMs;
   const credentialRecheckSlice = options.credentialRecheckSlice ?? BROKER_DEFAULTS.credentialRecheckSlice;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? BROKER_DEFAULTS.heartbeatIntervalMs;
-  validateOptions(options, { maxPacketBytes, credentialRecheckMs, credentialRecheckSlice, heartbeatIntervalMs });
+  const throttleLimits = validateOptions(options, { maxPacketBytes, credentialRecheckMs, credentialRecheckSlice, heartbeatIntervalMs });
   const clock = options.clock ?? Date.now;
   const startedAtMs = clock();
   const logger = options.logger.child({ component: 'broker' });
@@ -143,7 +165,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     logger,
   });
 
-  const authentication = createAuthenticationHooks({
+  // Source address of each client, from its socket when accepted.
+  const addresses = new WeakMap<Client, string>();
+  const connectionLimits = new ConnectionLimits(throttleLimits);
+  const failureThrottle = new FailureThrottle(throttleLimits, clock, counters);
+  const { stop: stopAuthentication, ...authentication } = createAuthenticationHooks({
     credentials: options.credentials,
     serviceSecretHashes,
     accept(client, authenticated) {
@@ -153,6 +179,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       if (identity.kind === 'device') presence.authenticated(identity.deviceId, client);
     },
     connectedIdentity: (clientId) => connected.get(clientId)?.identity,
+    addressOf: (client) => addresses.get(client) ?? 'unknown',
+    limits: connectionLimits,
+    throttle: failureThrottle,
     counters,
     clock,
     logger,
@@ -335,23 +364,41 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
   await listenForRevocations(broker, disconnectDevice, counters, logger);
 
-  let listener: TcpListener;
-  try {
-    listener = await listenTcp(options.host, options.port, (socket) => {
-      counters.socketsOpened += 1;
-      // Small packets (PUBACKs) go out at once; where several are due together
-      // they are coalesced explicitly (write-coalescer.ts), not by Nagle's delay.
-      socket.setNoDelay(true);
-      const client = broker.handle(socket);
-      gates.set(client, gateReads(socket));
-      guardPacketSize(socket, maxPacketBytes, (totalBytes) => {
-        counters.oversizedPackets += 1;
-        logger.debug({ clientId: client.id, totalBytes, maxPacketBytes }, 'oversized packet; closing connection');
-        // Synchronous: close() detaches the parser before aedes parses this chunk.
-        client.close();
-      });
+  /** Every accepted socket, TCP or TLS (after its handshake), becomes an aedes client. */
+  function serve(socket: Socket): void {
+    counters.socketsOpened += 1;
+    // Small packets (PUBACKs) go out at once; where several are due together
+    // they are coalesced explicitly (write-coalescer.ts), not by Nagle's delay.
+    socket.setNoDelay(true);
+    const client = broker.handle(socket);
+    // Read now: a destroyed socket no longer knows its peer.
+    addresses.set(client, normalizeAddress(socket.remoteAddress));
+    socket.once('close', () => connectionLimits.release(client));
+    gates.set(client, gateReads(socket));
+    guardPacketSize(socket, maxPacketBytes, (totalBytes) => {
+      counters.oversizedPackets += 1;
+      logger.debug({ clientId: client.id, totalBytes, maxPacketBytes }, 'oversized packet; closing connection');
+      // Synchronous: close() detaches the parser before aedes parses this chunk.
+      client.close();
     });
+  }
+
+  const listeners: TcpListener[] = [];
+  let listener: TcpListener;
+  let tlsListener: TcpListener | undefined;
+  try {
+    listener = await listenTcp(options.host, options.port, serve);
+    listeners.push(listener);
+    if (options.tls !== undefined) {
+      tlsListener = await listenTls(options.host, options.tls.port, options.tls, serve, (err) => {
+        counters.tlsHandshakeFailures += 1;
+        logger.debug({ err }, 'TLS handshake failed');
+      });
+      listeners.push(tlsListener);
+    }
   } catch (err) {
+    await Promise.all(listeners.map((open) => open.close()));
+    failureThrottle.stop();
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw err;
   }
@@ -362,12 +409,16 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
   const address = { host: listener.host, port: listener.port };
   const url = `mqtt://${urlHost(address.host)}:${address.port}`;
-  logger.info({ url, maxPacketBytes, tap: options.tap !== undefined, startedAtMs }, 'broker listening');
+  const tlsAddress = tlsListener === undefined ? undefined : { host: tlsListener.host, port: tlsListener.port };
+  const tlsUrl = tlsAddress === undefined ? undefined : `mqtts://${urlHost(tlsAddress.host)}:${tlsAddress.port}`;
+  logger.info({ url, tlsUrl, maxPacketBytes, tap: options.tap !== undefined, startedAtMs }, 'broker listening');
 
   let closing: Promise<void> | undefined;
   return {
     address,
     url,
+    tlsAddress,
+    tlsUrl,
     startedAtMs,
     counters: snapshot,
     disconnectDevice,
@@ -375,13 +426,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       closing ??= (async () => {
         clearInterval(heartbeatTimer);
         clearInterval(recheckTimer);
-        listener.stopAccepting();
+        failureThrottle.stop();
+        for (const open of listeners) open.stopAccepting();
         presence.closeAll();
         await presence.drained(PRESENCE_DRAIN_ON_CLOSE_MS);
         presence.stopPublishing();
-        const serverClosed = listener.close();
+        stopAuthentication();
+        const serversClosed = Promise.all(listeners.map((open) => open.close()));
         await new Promise<void>((resolve) => broker.close(() => resolve()));
-        await serverClosed;
+        await serversClosed;
         logger.info('broker closed');
       })();
       return closing;
@@ -392,7 +445,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 function validateOptions(
   options: BrokerOptions,
   resolved: { maxPacketBytes: number; credentialRecheckMs: number; credentialRecheckSlice: number; heartbeatIntervalMs: number },
-): void {
+): ThrottleLimits {
   const problems: string[] = [];
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
     problems.push(`port must be an integer in 0..65535, got ${options.port}`);
@@ -414,9 +467,29 @@ function validateOptions(
       problems.push(`service account ${account} has an empty secret`);
     }
   }
+  const throttle = resolveThrottle(options.throttle, problems);
+  if (options.tls !== undefined) {
+    const { port, cert, key } = options.tls;
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push(`tls.port must be an integer in 0..65535, got ${port}`);
+    else if (port !== 0 && port === options.port) problems.push(`tls.port must differ from port (${port})`);
+    if (isEmptyPem(cert)) problems.push('tls.cert is empty');
+    if (isEmptyPem(key)) problems.push('tls.key is empty');
+    if (!isEmptyPem(cert) && !isEmptyPem(key)) {
+      try {
+        createSecureContext({ cert, key });
+      } catch (err) {
+        problems.push(`tls.cert and tls.key are not a usable PEM certificate and key: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
   if (problems.length > 0) {
     throw new BrokerError('invalid-options', `invalid broker options: ${problems.join('; ')}`);
   }
+  return throttle;
+}
+
+function isEmptyPem(pem: unknown): boolean {
+  return !(typeof pem === 'string' || Buffer.isBuffer(pem)) || pem.length === 0;
 }
 
 /** A wildcard listen address is reached through loopback; IPv6 needs brackets in a URL. */

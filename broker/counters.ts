@@ -3,8 +3,10 @@
  * snapshot. Names say what was counted; refusals are split by reason.
  */
 export interface BrokerCounters {
-  /** TCP connections accepted by the server, before any MQTT packet. */
+  /** TCP connections accepted by the server (TLS ones once their handshake is done), before any MQTT packet. */
   readonly socketsOpened: number;
+  /** TLS handshakes that failed (a client that does not trust the certificate, or not speaking TLS). */
+  readonly tlsHandshakeFailures: number;
   /** CONNECTs that passed authentication and were registered (CONNACK 0 follows). */
   readonly connectionsAccepted: number;
   /** All refused CONNECTs; the sum of the reasons below. */
@@ -21,6 +23,21 @@ export interface BrokerCounters {
   readonly connectionsRefusedWillNotAuthorized: number;
   /** The credentials port threw (CONNACK 3, server unavailable). */
   readonly connectionsRefusedServerError: number;
+  /** The source address already held `throttle.maxConnectionsPerAddress` connections (CONNACK 3). */
+  readonly connectionsRefusedTooManyPerAddress: number;
+  /** The broker already held `throttle.maxConnections` connections (CONNACK 3). */
+  readonly connectionsRefusedTooMany: number;
+  /**
+   * The source address or the device id had used up its failed
+   * authentications for the window; refused without checking the secret (CONNACK 4).
+   */
+  readonly connectionsRefusedThrottled: number;
+  /** CONNECTs whose answer was held back because of earlier failures from their address or id. */
+  readonly connectionsDelayed: number;
+  /** Gauge: source addresses and device ids with failures in their current window. */
+  readonly throttleTrackedKeys: number;
+  /** Addresses and ids forgotten early because `throttle.maxTrackedKeys` was reached. */
+  readonly throttleKeysEvicted: number;
   /** Gauge: clients connected now. */
   readonly clientsConnected: number;
   /** PUBLISH packets received from connected clients (wills not included). */
@@ -78,6 +95,7 @@ export type MutableBrokerCounters = { -readonly [K in keyof BrokerCounters]: num
 export function createBrokerCounters(): MutableBrokerCounters {
   return {
     socketsOpened: 0,
+    tlsHandshakeFailures: 0,
     connectionsAccepted: 0,
     connectionsRefused: 0,
     connectionsRefusedMissingCredentials: 0,
@@ -86,6 +104,12 @@ export function createBrokerCounters(): MutableBrokerCounters {
     connectionsRefusedClientIdRejected: 0,
     connectionsRefusedWillNotAuthorized: 0,
     connectionsRefusedServerError: 0,
+    connectionsRefusedTooManyPerAddress: 0,
+    connectionsRefusedTooMany: 0,
+    connectionsRefusedThrottled: 0,
+    connectionsDelayed: 0,
+    throttleTrackedKeys: 0,
+    throttleKeysEvicted: 0,
     clientsConnected: 0,
     publishesReceived: 0,
     unauthorizedPublishes: 0,

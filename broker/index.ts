@@ -1,4 +1,5 @@
-export { BROKER_DEFAULTS, startBroker, type Broker, type BrokerOptions } from './broker.ts';
+export { BROKER_DEFAULTS, startBroker, type Broker, type BrokerOptions, type TlsOptions } from './broker.ts';
+export { THROTTLE_DEFAULTS, type ThrottleOptions } from './throttle.ts';
 export type { BrokerTap, TappedPublish } from './tap.ts';
 export type { TapWindow } from './tap-flow-control.ts';
 export type { BrokerCounters } from './counters.ts';
