@@ -76,3 +76,34 @@ describe('alert settings', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('access settings', () => {
+  it('read the TLS files at start and list what is wrong with them and with CORS origins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpp-tls-'));
+    const notPem = join(dir, 'cert.txt');
+    writeFileSync(notPem, 'hello');
+    let error: unknown;
+    try {
+      loadConfig({ VPP_TLS_CERT: notPem, VPP_TLS_KEY: join(dir, 'missing.key'), VPP_CORS_ORIGINS: 'https://ops.example.com,https://x.example.com/path' });
+    } catch (e) {
+      error = e;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain(`VPP_TLS_CERT (${notPem}) is not a PEM file`);
+    expect(problems).toContain(`VPP_TLS_KEY (${join(dir, 'missing.key')}) cannot be read`);
+    expect(problems).toContain('VPP_CORS_ORIGINS: "https://x.example.com/path" must be an origin');
+    expect(problems).not.toContain('"https://ops.example.com"');
+    expect(() => loadConfig({ VPP_TLS_CERT: notPem })).toThrow(/VPP_TLS_CERT and VPP_TLS_KEY go together/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('default to no TLS, CORS closed and the documented limits', () => {
+    expect(loadConfig({}).access).toMatchObject({
+      tls: undefined,
+      corsOrigins: [],
+      mqttMaxConnectionsPerAddress: 1_000,
+      mqttMaxAuthFailures: 20,
+      httpRequestsPerTokenPerMinute: 600,
+    });
+  });
+});

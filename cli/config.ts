@@ -50,6 +50,22 @@ export interface Config {
   };
   /** How often the dispatch control loop runs. */
   dispatchLoopMs: number;
+  access: {
+    /** PEM certificate and key (read at start) for MQTT over TLS and HTTPS; both or neither. */
+    tls: { cert: Buffer; key: Buffer; mqttsPort: number } | undefined;
+    mqttMaxConnectionsPerAddress: number;
+    mqttMaxConnections: number;
+    /** Failed CONNECTs per device id within a minute before further ones are refused. */
+    mqttMaxAuthFailures: number;
+    /** The same per source address (higher: a site's devices may share one address). */
+    mqttMaxAuthFailuresPerAddress: number;
+    httpRequestsPerTokenPerMinute: number;
+    httpRequestsPerAddressPerMinute: number;
+    httpFailedAuthPerAddressPerMinute: number;
+    /** Origins allowed to call the API from a browser; none by default. */
+    corsOrigins: string[];
+    auditRetentionDays: number;
+  };
   presence: {
     /** The interval devices are expected to report at. */
     deviceIntervalMs: number;
@@ -194,6 +210,48 @@ function alertRules(r: Reader, file: string): AlertRulesConfig {
   return result.config;
 }
 
+/** The TLS certificate and key files, read now; both or neither. */
+function tlsFiles(r: Reader, mqttsPort: number): { cert: Buffer; key: Buffer; mqttsPort: number } | undefined {
+  const certFile = str(r, 'VPP_TLS_CERT');
+  const keyFile = str(r, 'VPP_TLS_KEY');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    r.problems.push('VPP_TLS_CERT and VPP_TLS_KEY go together: set both (PEM files) or neither');
+    return undefined;
+  }
+  const read = (name: string, file: string): Buffer | undefined => {
+    try {
+      const bytes = readFileSync(file);
+      if (!bytes.toString('utf8').includes('-----BEGIN ')) r.problems.push(`${name} (${file}) is not a PEM file`);
+      return bytes;
+    } catch (error) {
+      r.problems.push(`${name} (${file}) cannot be read: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const cert = read('VPP_TLS_CERT', certFile);
+  const key = read('VPP_TLS_KEY', keyFile);
+  return cert && key ? { cert, key, mqttsPort } : undefined;
+}
+
+/** A comma-separated list of web origins (scheme://host[:port]). */
+function origins(r: Reader, name: string): string[] {
+  const raw = str(r, name);
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    let ok: boolean;
+    try {
+      const parsed = new URL(origin);
+      ok = (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.origin === origin;
+    } catch {
+      ok = false;
+    }
+    if (!ok) r.problems.push(`${name}: "${origin}" must be an origin like https://ops.example.com (scheme, host, optional port; no path)`);
+  }
+  return list;
+}
+
 /** Every variable the platform reads, with its default and meaning (for README and `vpp help`). */
 export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; description: string }> = [
   { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP and MQTT servers listen on' },
@@ -240,6 +298,18 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_ALERTMANAGER_URL', fallback: 'none', description: 'Prometheus Alertmanager base URL: open alerts are posted and re-sent, resolutions end them' },
   { name: 'VPP_RETENTION_ALERT_DAYS', fallback: '90', description: 'resolved alerts older than this are deleted (hourly)' },
   { name: 'VPP_SIM_FAULTS', fallback: 'none', description: 'faults to inject into the simulated fleet, kind:target@seconds[-end], comma-separated (see "Simulator faults" in README.md)' },
+  { name: 'VPP_TLS_CERT', fallback: 'none', description: 'PEM certificate file: with VPP_TLS_KEY, the API serves HTTPS and the broker also listens for MQTT over TLS' },
+  { name: 'VPP_TLS_KEY', fallback: 'none', description: 'PEM private key file of VPP_TLS_CERT' },
+  { name: 'VPP_MQTTS_PORT', fallback: '8883', description: 'MQTT over TLS, when a certificate is configured' },
+  { name: 'VPP_MQTT_MAX_CONNECTIONS_PER_ADDRESS', fallback: '1000', description: 'concurrent MQTT connections from one address; more are refused' },
+  { name: 'VPP_MQTT_MAX_CONNECTIONS', fallback: '100000', description: 'concurrent MQTT connections in total; more are refused' },
+  { name: 'VPP_MQTT_MAX_AUTH_FAILURES', fallback: '20', description: 'failed CONNECTs per device id within a minute (slowed down from the fourth) before the rest of the minute is refused' },
+  { name: 'VPP_MQTT_MAX_AUTH_FAILURES_PER_ADDRESS', fallback: '100', description: 'the same per source address (a site\'s devices may share one)' },
+  { name: 'VPP_HTTP_REQUESTS_PER_TOKEN_PER_MINUTE', fallback: '600', description: 'API requests per token per minute; beyond, 429 with Retry-After' },
+  { name: 'VPP_HTTP_REQUESTS_PER_ADDRESS_PER_MINUTE', fallback: '1200', description: 'API requests per address per minute; beyond, 429 with Retry-After' },
+  { name: 'VPP_HTTP_FAILED_AUTH_PER_ADDRESS_PER_MINUTE', fallback: '30', description: 'requests with a missing or bad token per address per minute; beyond, 429 before the token is even checked' },
+  { name: 'VPP_CORS_ORIGINS', fallback: 'none (CORS closed)', description: 'comma-separated web origins allowed to call the API from a browser' },
+  { name: 'VPP_RETENTION_AUDIT_DAYS', fallback: '365', description: 'audit records older than this are deleted (hourly)' },
   { name: 'VPP_SIM_COMMAND_GRACE_SECONDS', fallback: '60', description: 'a simulated device that lost the platform for longer than this drops its command and goes back to local control' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
@@ -260,6 +330,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
   const mqttUrl = str(r, 'VPP_MQTT_URL') ?? `mqtt://127.0.0.1:${mqttPort}`;
   if (!/^mqtts?:\/\/[^/]+$/.test(mqttUrl)) r.problems.push(`VPP_MQTT_URL=${JSON.stringify(mqttUrl)} must look like mqtt://host:port`);
 
+  const mqttsPort = int(r, 'VPP_MQTTS_PORT', 8883, 0, 65535);
   const rulesFile = str(r, 'VPP_ALERT_RULES') ?? DEFAULT_ALERT_RULES_FILE;
   const webhookUrl = url(r, 'VPP_ALERT_WEBHOOK_URL');
   const webhookSecret = secret(r, 'VPP_ALERT_WEBHOOK_SECRET');
@@ -298,6 +369,18 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       deadLettersPerDevicePerMinute: int(r, 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', 10, 0, 100_000),
     },
     dispatchLoopMs: int(r, 'VPP_DISPATCH_LOOP_MS', 5_000, 100, 3_600_000),
+    access: {
+      tls: tlsFiles(r, mqttsPort),
+      mqttMaxConnectionsPerAddress: int(r, 'VPP_MQTT_MAX_CONNECTIONS_PER_ADDRESS', 1_000, 1, 10_000_000),
+      mqttMaxConnections: int(r, 'VPP_MQTT_MAX_CONNECTIONS', 100_000, 1, 10_000_000),
+      mqttMaxAuthFailures: int(r, 'VPP_MQTT_MAX_AUTH_FAILURES', 20, 1, 1_000_000),
+      mqttMaxAuthFailuresPerAddress: int(r, 'VPP_MQTT_MAX_AUTH_FAILURES_PER_ADDRESS', 100, 1, 10_000_000),
+      httpRequestsPerTokenPerMinute: int(r, 'VPP_HTTP_REQUESTS_PER_TOKEN_PER_MINUTE', 600, 1, 10_000_000),
+      httpRequestsPerAddressPerMinute: int(r, 'VPP_HTTP_REQUESTS_PER_ADDRESS_PER_MINUTE', 1_200, 1, 10_000_000),
+      httpFailedAuthPerAddressPerMinute: int(r, 'VPP_HTTP_FAILED_AUTH_PER_ADDRESS_PER_MINUTE', 30, 1, 1_000_000),
+      corsOrigins: origins(r, 'VPP_CORS_ORIGINS'),
+      auditRetentionDays: num(r, 'VPP_RETENTION_AUDIT_DAYS', 365, 0.01, 36_500),
+    },
     presence: {
       deviceIntervalMs: int(r, 'VPP_DEVICE_INTERVAL_MS', 10_000, 100, 86_400_000),
       staleAfterIntervals: num(r, 'VPP_STALE_AFTER_INTERVALS', 3, 1, 1_000),

@@ -199,6 +199,13 @@ export async function startBrokerService(platform: Platform, inProcess?: { tap: 
     port: config.mqttPort,
     credentials: platform.store,
     serviceAccounts: platform.serviceSecrets,
+    throttle: {
+      maxConnectionsPerAddress: config.access.mqttMaxConnectionsPerAddress,
+      maxConnections: config.access.mqttMaxConnections,
+      maxFailures: config.access.mqttMaxAuthFailures,
+      maxFailuresPerAddress: config.access.mqttMaxAuthFailuresPerAddress,
+    },
+    ...(config.access.tls ? { tls: { cert: config.access.tls.cert, key: config.access.tls.key, port: config.access.tls.mqttsPort } } : {}),
     ...(inProcess ? { tap: inProcess.tap, onPresence: inProcess.onPresence } : {}),
     clock: platform.clock,
     logger: platform.logger,
@@ -416,17 +423,37 @@ export async function startControlService(
     dispatches: store.dispatches,
     // On its own, control plans, stores and cancels; the dispatch service's loop and sender act on it.
     dispatcher: forControl(wake.dispatcher ?? createDispatcher(platform, false, () => undefined)),
+    tokens: store.tokens,
+    audit: store.audit,
+    access: {
+      rateLimitPerMinute: config.access.httpRequestsPerTokenPerMinute,
+      rateLimitPerAddressPerMinute: config.access.httpRequestsPerAddressPerMinute,
+      failedAuthPerAddressPerMinute: config.access.httpFailedAuthPerAddressPerMinute,
+      corsOrigins: config.access.corsOrigins,
+    },
     secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,
     logger,
-  });
+  }, config.access.tls ? { https: { key: config.access.tls.key, cert: config.access.tls.cert } } : {});
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.httpPort;
+  // Audit records past their retention go hourly (the first time a minute after start).
+  const pruneAudit = () => {
+    try {
+      store.audit.pruneAudit(clock(), config.access.auditRetentionDays * 86_400_000);
+    } catch (error) {
+      logger.warn({ err: error }, 'pruning the audit log failed; retried at the next hour');
+    }
+  };
+  const firstPrune = setTimeout(pruneAudit, 60_000).unref();
+  const hourlyPrune = setInterval(pruneAudit, 3_600_000).unref();
   return {
-    url: `http://${config.host}:${port}`,
+    url: `${config.access.tls ? 'https' : 'http'}://${config.host}:${port}`,
     async stop() {
+      clearTimeout(firstPrune);
+      clearInterval(hourlyPrune);
       await app.close();
       await stopFeeding();
       await client.endAsync();

@@ -111,7 +111,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
         [
           '',
           'virtual power plant is up',
-          `  MQTT broker   ${broker.url}`,
+          `  MQTT broker   ${broker.url}${broker.tlsUrl ? `   (over TLS: ${broker.tlsUrl})` : ''}`,
           `  control API   ${control.url}/api/v1   (OpenAPI: ${control.url}/docs)`,
           `  admin token   ${platform.adminToken}`,
           `  simulated     ${config.sim.sites} sites, ${simDevices} devices, speed ×${config.sim.speed}`,
@@ -136,7 +136,7 @@ async function single(command: Exclude<Command, 'up' | 'help' | 'fault'>, config
     switch (command) {
       case 'broker': {
         const broker = await startBrokerService(platform);
-        logger.info({ url: broker.url }, 'broker listening');
+        logger.info({ url: broker.url, tlsUrl: broker.tlsUrl }, 'broker listening');
         services.push({ stop: () => broker.close() });
         break;
       }

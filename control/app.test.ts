@@ -1,3 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -46,6 +51,10 @@ const EXPECTED_OPERATIONS = [
   'get /api/v1/dispatches',
   'get /api/v1/dispatches/{id}',
   'post /api/v1/dispatches/{id}/cancel',
+  'post /api/v1/tokens',
+  'get /api/v1/tokens',
+  'delete /api/v1/tokens/{id}',
+  'get /api/v1/audit',
 ];
 
 describe('OpenAPI document', () => {
@@ -74,7 +83,9 @@ describe('OpenAPI document', () => {
       expect(Object.keys(operation.responses).some((status) => status.startsWith('2')), key).toBe(true);
       if (path.startsWith('/api/v1/')) {
         expect(operation.security, key).toEqual([{ bearerAuth: [] }]);
-        expect(operation.responses['401'], key).toBeDefined();
+        // The guard answers these on every route; the route table adds them to the document.
+        for (const status of ['401', '403', '429']) expect(operation.responses[status], `${key} ${status}`).toBeDefined();
+        expect((operation as { description?: string }).description, key).toMatch(/Needs the \*\*(viewer|operator|admin)\*\* role/);
       }
       const schemas = [
         ...(operation.parameters ?? []).map((p) => p.schema),
@@ -102,7 +113,7 @@ describe('OpenAPI document', () => {
     const carriesSecret = (schema: unknown): boolean => {
       if (schema === null || typeof schema !== 'object') return false;
       const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {};
-      return ['secret', 'password'].some((name) => name in properties) || Object.values(schema).some(carriesSecret);
+      return ['secret', 'password', 'token'].some((name) => name in properties) || Object.values(schema).some(carriesSecret);
     };
     const withSecret: string[] = [];
     for (const [path, methods] of Object.entries(doc.paths)) {
@@ -115,7 +126,7 @@ describe('OpenAPI document', () => {
       }
     }
     // A new route that answers a secret must be added here, with a test that it sends the header.
-    expect(withSecret.sort()).toEqual(['post /api/v1/devices 201', 'post /api/v1/devices/{id}/secret 200']);
+    expect(withSecret.sort()).toEqual(['post /api/v1/devices 201', 'post /api/v1/devices/{id}/secret 200', 'post /api/v1/tokens 201']);
   });
 
   it('serves the UI at /docs', async () => {
@@ -147,6 +158,21 @@ describe('errors', () => {
     expect(unexpected).toEqual({ status: 500, body: { code: 'internal', message: 'internal error; see the server log' }, unexpected: true });
     const tooLarge = toErrorReply(Object.assign(new Error('Request body is too large'), { statusCode: 413 }));
     expect(tooLarge).toEqual({ status: 413, body: { code: 'payload-too-large', message: 'Request body is too large' }, unexpected: false });
+  });
+});
+
+describe('CORS, closed by default', () => {
+  it('sends no CORS header, to answers or preflights', async () => {
+    const answer = await t.request({ method: 'GET', url: '/api/v1/sites', headers: { origin: 'https://ops.example.com' } });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/sites',
+      headers: { origin: 'https://ops.example.com', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    expect(preflight.headers['access-control-allow-methods']).toBeUndefined();
   });
 });
 
@@ -196,7 +222,59 @@ describe('buildControlApp', () => {
     clock: () => T0,
     logger: pino({ level: 'silent' }),
     adminToken: ADMIN_TOKEN,
+    tokens: t.store.tokens,
+    audit: t.store.audit,
     secretGraceMs: 60_000,
+  });
+
+  it('refuses access limits that are not positive integers and CORS origins that are not origins, at boot', async () => {
+    const deps = validDeps();
+    for (const [access, message] of [
+      [{ rateLimitPerMinute: 0 }, /^access\.rateLimitPerMinute: must be a positive integer, not 0$/],
+      [{ rateLimitPerAddressPerMinute: 1.5 }, /^access\.rateLimitPerAddressPerMinute:/],
+      [{ failedAuthPerAddressPerMinute: Number.NaN }, /^access\.failedAuthPerAddressPerMinute:/],
+      [{ corsOrigins: ['https://ops.example.com/'] }, /^access\.corsOrigins: "https:\/\/ops\.example\.com\/" is not an origin/],
+      [{ corsOrigins: ['*'] }, /^access\.corsOrigins:/],
+    ] as const) {
+      await expect(buildControlApp({ ...deps, access }), JSON.stringify(access)).rejects.toThrow(message);
+    }
+  });
+
+  it('serves HTTPS with the key and certificate given', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-tls-'));
+    const keyFile = path.join(dir, 'key.pem');
+    const certFile = path.join(dir, 'cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-days', '1', '-keyout', keyFile, '-out', certFile,
+    ], { stdio: 'ignore' });
+    const cert = fs.readFileSync(certFile);
+    const app = await buildControlApp(validDeps(), { https: { key: fs.readFileSync(keyFile), cert } });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const address = app.server.address();
+      if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
+      const get = (url: string, headers: Record<string, string> = {}) =>
+        new Promise<{ status: number; body: string; hsts: string | undefined }>((resolve, reject) => {
+          // Trusts exactly this certificate, so the check is real TLS verification, host name included.
+          const request = https.get(`https://127.0.0.1:${address.port}${url}`, { ca: cert, headers }, (response) => {
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body, hsts: response.headers['strict-transport-security'] }));
+          });
+          request.on('error', reject);
+        });
+      const health = await get('/healthz');
+      expect(health.status).toBe(200);
+      expect(health.hsts).toMatch(/max-age=\d+/);
+      const sites = await get('/api/v1/sites', AUTH);
+      expect(sites.status).toBe(200);
+      expect(JSON.parse(sites.body)).toEqual({ items: [] });
+    } finally {
+      await app.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a short admin token at boot', async () => {

@@ -8,6 +8,7 @@ import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, D
 import type {
   AlertOutbox,
   AlertStore,
+  AuditStore,
   CommandStore,
   DeadLetterStore,
   DispatchPlanRecord,
@@ -16,6 +17,7 @@ import type {
   StoredCommand,
   StoredDispatch,
   TelemetryStore,
+  TokenStore,
   TwinStore,
 } from '../store/types.ts';
 
@@ -111,6 +113,30 @@ export interface Dispatcher {
   cancel(id: string): StoredDispatch;
 }
 
+/**
+ * Limits and CORS of the HTTP door. Every field is optional; absent ones
+ * take DEFAULT_ACCESS (plugins/access.ts). Counted per process, in memory,
+ * over fixed one-minute windows.
+ */
+export interface AccessOptions {
+  /** Requests per minute of one token, by its id (the bootstrap token is one token). Default 600. */
+  rateLimitPerMinute?: number;
+  /** Requests per minute from one address under /api/v1, with a valid token or not. Default 1200. */
+  rateLimitPerAddressPerMinute?: number;
+  /**
+   * Failed authentications (a token that is unknown, revoked or expired)
+   * per minute from one address; once reached, every request from it is a
+   * 429 before its token is looked at, until the minute is over. Default 30.
+   */
+  failedAuthPerAddressPerMinute?: number;
+  /**
+   * Origins (`https://ops.example.com`, scheme, host and port, no path) whose
+   * pages may call the API from a browser. Default none: no CORS header is
+   * sent, so browsers keep other origins out.
+   */
+  corsOrigins?: readonly string[];
+}
+
 export interface ControlDeps {
   registry: Registry;
   telemetry: TelemetryStore;
@@ -150,8 +176,21 @@ export interface ControlDeps {
    * connection. A non-negative integer; 0 ends the old secret at once.
    */
   secretGraceMs: number;
-  /** Bearer token of operators for everything under /api/v1; at least 16 characters. */
+  /**
+   * The configured bearer token: role admin, named `bootstrap` in the audit
+   * log; at least 16 characters. It creates the other tokens.
+   */
   adminToken: string;
+  /** API tokens (`vpp_…`), looked up by hashTokenSecret of the bearer token on every request. */
+  tokens: TokenStore;
+  /**
+   * Where the audit log is appended (in batches, after the responses) and
+   * read by GET /api/v1/audit. Retention is the caller's: control never
+   * deletes a record; the process calls `pruneAudit` on its own schedule.
+   */
+  audit: AuditStore;
+  /** Rate limits, the failed-authentication throttle and CORS; defaults when absent (see AccessOptions). */
+  access?: AccessOptions;
   /** Milliseconds since the Unix epoch. */
   clock: () => number;
   logger: Logger;

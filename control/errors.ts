@@ -9,10 +9,12 @@ import type { DispatchPlan } from './deps.ts';
 export type ControlErrorCode =
   | 'bad-request'
   | 'unauthorized'
+  | 'forbidden'
   | 'not-found'
   | 'conflict'
   | 'payload-too-large'
   | 'unsupported-media-type'
+  | 'too-many-requests'
   | 'revocation-not-delivered'
   | 'unavailable'
   | 'internal'
@@ -22,10 +24,12 @@ export type ControlErrorCode =
 const STATUS_BY_CODE: Record<ControlErrorCode, number> = {
   'bad-request': 400,
   unauthorized: 401,
+  forbidden: 403,
   'not-found': 404,
   conflict: 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
+  'too-many-requests': 429,
   'revocation-not-delivered': 502,
   unavailable: 503,
   internal: 500,

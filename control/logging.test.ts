@@ -19,6 +19,8 @@ describe('request logging', () => {
     expect(provisioned.statusCode).toBe(201);
     const rotated = await t.request({ method: 'POST', url: '/api/v1/devices/bat-1/secret' });
     expect(rotated.statusCode).toBe(200);
+    const token = await t.request({ method: 'POST', url: '/api/v1/tokens', payload: { name: 'ops', role: 'operator' } });
+    expect(token.statusCode).toBe(201);
     // A rejected token is not logged either.
     await t.app.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: 'Bearer not-the-token-but-close' } });
 
@@ -28,9 +30,11 @@ describe('request logging', () => {
     expect(output).toContain('"msg":"request completed"');
     expect(output).toContain('"msg":"device provisioned"');
     expect(output).toContain('"msg":"device secret rotated"');
+    expect(output).toContain('"msg":"token created"');
+    expect(output).toContain('"actor":"bootstrap"');
     expect(output).toContain('"url":"/api/v1/devices/bat-1/secret"');
 
-    const secrets = [ADMIN_TOKEN, 'not-the-token-but-close', provisioned.json().secret as string, rotated.json().secret as string];
+    const secrets = [ADMIN_TOKEN, 'not-the-token-but-close', provisioned.json().secret as string, rotated.json().secret as string, token.json().token as string];
     for (const secret of secrets) expect(output).not.toContain(secret);
     expect(output.toLowerCase()).not.toContain('authorization');
   });

@@ -13,9 +13,10 @@ import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { AlertEvent } from '../protocol/index.ts';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
-import type { StoredCommand } from '../store/types.ts';
+import type { OperatorRole, StoredCommand } from '../store/types.ts';
 import { buildControlApp } from './app.ts';
-import type { Dispatcher, HealthReport } from './deps.ts';
+import type { AccessOptions, Dispatcher, HealthReport } from './deps.ts';
+import { flushAudit } from './plugins/audit.ts';
 import { createLiveView, type FeedableLiveView } from './live-view.ts';
 import { ALERT_RULES, T0 } from './test-fixtures.ts';
 
@@ -50,6 +51,10 @@ export interface ControlTest {
   dispatcher: Dispatcher;
   /** Injects with the admin token. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** Injects with this bearer token. */
+  requestAs(token: string, options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** Makes an API token through the API (as the admin) and returns the bearer token. */
+  createToken(role: OperatorRole, name?: string): Promise<string>;
 }
 
 const noDispatcher = (): never => {
@@ -73,14 +78,22 @@ function forwardTo<T extends object>(current: () => T): T {
  * refreshed before each test. `logger` replaces the silent one (to capture
  * what the app logs).
  */
-export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
+export function useControlTest(options: { logger?: Logger; access?: AccessOptions } = {}): ControlTest {
   let dir = '';
   let testCount = 0;
+  let tokenCount = 0;
   const t = {
     health: { report: { ok: true, components: {} } },
     revocations: { calls: [], fail: null },
     clock: { nowMs: T0 },
     request: (options: InjectOptions) => t.app.inject({ ...options, headers: { ...AUTH, ...options.headers } }),
+    requestAs: (token: string, options: InjectOptions) =>
+      t.app.inject({ ...options, headers: { ...options.headers, authorization: `Bearer ${token}` } }),
+    async createToken(role: OperatorRole, name = `${role}-${++tokenCount}`) {
+      const response = await t.request({ method: 'POST', url: '/api/v1/tokens', payload: { name, role } });
+      if (response.statusCode !== 201) throw new Error(`token: ${response.statusCode} ${response.body}`);
+      return (response.json() as { token: string }).token;
+    },
   } as unknown as ControlTest;
 
   beforeAll(async () => {
@@ -119,6 +132,11 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
       },
       secretGraceMs: SECRET_GRACE_MS,
       adminToken: ADMIN_TOKEN,
+      tokens: forwardTo(() => t.store.tokens),
+      audit: forwardTo(() => t.store.audit),
+      // One app serves every test of a file, all from 127.0.0.1, so the limits are
+      // wide unless a test file asks for its own.
+      access: { rateLimitPerMinute: 100_000, rateLimitPerAddressPerMinute: 100_000, failedAuthPerAddressPerMinute: 100_000, ...options.access },
       clock: () => t.clock.nowMs,
       logger: options.logger ?? pino({ level: 'silent' }),
     });
@@ -139,6 +157,8 @@ export function useControlTest(options: { logger?: Logger } = {}): ControlTest {
   });
 
   afterEach(async () => {
+    // The audit records of this test go to this test's store, not the next one's.
+    flushAudit(t.app);
     await t.store.close();
   });
 

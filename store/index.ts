@@ -52,7 +52,7 @@ export {
   SqliteDispatches,
   type SqliteDispatchesOptions,
 } from './sqlite-dispatches.ts';
-export { MAX_TOKEN_NAME_CHARS, SqliteTokens, TOKEN_USE_RECORD_INTERVAL_MS } from './sqlite-tokens.ts';
+export { SqliteTokens, TOKEN_USE_RECORD_INTERVAL_MS } from './sqlite-tokens.ts';
 export {
   AUDIT_SUMMARY_CUT_KEY,
   MAX_AUDIT_ACTION_CHARS,

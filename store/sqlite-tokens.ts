@@ -15,10 +15,8 @@
 import type Database from 'better-sqlite3';
 import { TOKEN_SECRET_HASH } from './credentials.ts';
 import { guard, immediateTransaction, isPlainObject, requireSafeInteger, toStoreError, UUID } from './sqlite-common.ts';
-import { OPERATOR_ROLES, StoreError, type ApiToken, type OperatorRole, type TokenStore } from './types.ts';
+import { MAX_TOKEN_NAME_CHARS, OPERATOR_ROLES, StoreError, type ApiToken, type OperatorRole, type TokenStore } from './types.ts';
 
-/** Characters of a token name (UTF-16 units), which the audit log shows as the actor. */
-export const MAX_TOKEN_NAME_CHARS = 64;
 /** A token's use is recorded at most this often. */
 export const TOKEN_USE_RECORD_INTERVAL_MS = 60_000;
 

@@ -670,6 +670,9 @@ export function roleAtLeast(role: OperatorRole, needed: OperatorRole): boolean {
   return OPERATOR_ROLES.indexOf(role) >= OPERATOR_ROLES.indexOf(needed);
 }
 
+/** Characters of a token name (UTF-16 units), which the audit log shows as the actor. */
+export const MAX_TOKEN_NAME_CHARS = 64;
+
 /** An API token as listed: never the token itself (only its hash is stored). */
 export interface ApiToken {
   /** A UUID. */

@@ -120,7 +120,7 @@ describe('alerts end to end', () => {
       const kinds = alert.transitions.map((t) => t.kind);
       if (alert.ruleId === 'meter-voltage-frozen') {
         expect(kinds).toEqual(['fired', 'acknowledged', 'resolved']);
-        expect(alert.resolvedBy).toBe('admin');
+        expect(alert.resolvedBy).toBe('bootstrap');
       } else {
         expect(kinds, `${alert.ruleId}/${alert.subjectId}`).toEqual(['fired', 'resolved']);
         expect(alert.resolvedBy).toBe('rule');

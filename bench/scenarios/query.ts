@@ -164,6 +164,8 @@ const scenario: Scenario = {
       commands: store.commands,
       onCommandCreated: () => undefined,
       dispatches: store.dispatches,
+      tokens: store.tokens,
+      audit: store.audit,
       dispatcher: {
         plan: () => {
           throw new Error('not measured here');

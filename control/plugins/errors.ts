@@ -34,10 +34,12 @@ export function describeValidationError(issues: readonly ValidationIssue[], cont
 
 const CODE_BY_CLIENT_STATUS: Record<number, ControlErrorCode> = {
   401: 'unauthorized',
+  403: 'forbidden',
   404: 'not-found',
   409: 'conflict',
   413: 'payload-too-large',
   415: 'unsupported-media-type',
+  429: 'too-many-requests',
 };
 
 /** Turns any thrown value into the status and body the client sees. */

@@ -191,16 +191,17 @@ describe('GET /api/v1/alerts/:id', () => {
 });
 
 describe('POST /api/v1/alerts/:id/ack', () => {
-  it('acknowledges a firing alert as admin, tells the notifier once, and answers 409 the second time', async () => {
+  it('acknowledges a firing alert as the name of an operator token, tells the notifier once, and answers 409 the second time', async () => {
     const id = fire('device-offline', 'bat-1', T0 - 1000);
+    const token = await t.createToken('operator', 'ops-anna');
     t.clock.nowMs = T0 + 250;
-    const response = await t.request({ method: 'POST', url: `/api/v1/alerts/${id}/ack`, payload: { note: 'driving there' } });
+    const response = await t.requestAs(token, { method: 'POST', url: `/api/v1/alerts/${id}/ack`, payload: { note: 'driving there' } });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.json()).toMatchObject({
       id,
       state: 'acknowledged',
       acknowledgedAt: new Date(T0 + 250).toISOString(),
-      acknowledgedBy: 'admin',
+      acknowledgedBy: 'ops-anna',
       acknowledgeNote: 'driving there',
       resolvedAt: null,
     });
@@ -208,7 +209,7 @@ describe('POST /api/v1/alerts/:id/ack', () => {
     const stored = t.store.alerts.getAlert(id)!;
     expect(stored.state).toBe('acknowledged');
     const transition = stored.transitions.at(-1)!;
-    expect(transition).toMatchObject({ kind: 'acknowledged', actor: 'admin', note: 'driving there', atMs: T0 + 250 });
+    expect(transition).toMatchObject({ kind: 'acknowledged', actor: 'ops-anna', note: 'driving there', atMs: T0 + 250 });
     expect(t.alertTransitions).toHaveLength(1);
     expect(t.alertTransitions[0]).toEqual({ eventId: `${id}-${transition.seq}`, alert: expect.objectContaining({ id, state: 'acknowledged' }), transition });
 
@@ -216,7 +217,7 @@ describe('POST /api/v1/alerts/:id/ack', () => {
     expect(again.statusCode).toBe(409);
     expect(again.json()).toEqual({
       code: 'conflict',
-      message: `alert '${id}' is already acknowledged (by admin at ${new Date(T0 + 250).toISOString()})`,
+      message: `alert '${id}' is already acknowledged (by ops-anna at ${new Date(T0 + 250).toISOString()})`,
     });
     expect(t.alertTransitions).toHaveLength(1);
   });
@@ -291,7 +292,7 @@ describe('POST /api/v1/alerts/:id/resolve', () => {
     expect(t.alertTransitions).toEqual([]);
   });
 
-  it('resolves an acknowledged alert as admin, tells the notifier once, and answers 409 the second time', async () => {
+  it('resolves an acknowledged alert as the configured admin token (bootstrap), tells the notifier once, and answers 409 the second time', async () => {
     const id = fire('device-offline', 'bat-1', T0 - 1000);
     t.store.alerts.acknowledgeAlert(id, { actor: 'admin', note: null, atMs: T0 - 500 });
     t.clock.nowMs = T0 + 100;
@@ -302,12 +303,12 @@ describe('POST /api/v1/alerts/:id/resolve', () => {
       state: 'resolved',
       acknowledgedBy: 'admin',
       resolvedAt: new Date(T0 + 100).toISOString(),
-      resolvedBy: 'admin',
+      resolvedBy: 'bootstrap',
       resolveReason: 'cable replaced',
     });
 
     const transition = t.store.alerts.getAlert(id)!.transitions.at(-1)!;
-    expect(transition).toMatchObject({ kind: 'resolved', actor: 'admin', note: 'cable replaced', atMs: T0 + 100 });
+    expect(transition).toMatchObject({ kind: 'resolved', actor: 'bootstrap', note: 'cable replaced', atMs: T0 + 100 });
     expect(t.alertTransitions).toHaveLength(1);
     expect(t.alertTransitions[0]).toEqual({ eventId: `${id}-${transition.seq}`, alert: expect.objectContaining({ id, state: 'resolved' }), transition });
 
@@ -315,7 +316,7 @@ describe('POST /api/v1/alerts/:id/resolve', () => {
     expect(again.statusCode).toBe(409);
     expect(again.json()).toEqual({
       code: 'conflict',
-      message: `alert '${id}' is already resolved (by admin at ${new Date(T0 + 100).toISOString()})`,
+      message: `alert '${id}' is already resolved (by bootstrap at ${new Date(T0 + 100).toISOString()})`,
     });
     expect(t.alertTransitions).toHaveLength(1);
   });

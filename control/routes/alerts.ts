@@ -23,6 +23,7 @@ import {
   MAX_ALERT_NOTE_CHARS,
   ResolveAlertBodySchema,
 } from '../schemas/alerts.ts';
+import { SMALL_BODY_LIMIT_BYTES } from '../schemas/access.ts';
 import { BEARER_SECURITY, errorResponses } from '../schemas/common.ts';
 
 export const alertRoutes: ControlPlugin = async (app, { deps }) => {
@@ -75,6 +76,7 @@ export const alertRoutes: ControlPlugin = async (app, { deps }) => {
   app.post(
     '/alerts/:id/ack',
     {
+      bodyLimit: SMALL_BODY_LIMIT_BYTES,
       schema: {
         tags: ['alerts'],
         summary: 'Acknowledge a firing alert',
@@ -82,7 +84,7 @@ export const alertRoutes: ControlPlugin = async (app, { deps }) => {
         security: BEARER_SECURITY,
         params: AlertIdParamsSchema,
         body: AcknowledgeAlertBodySchema,
-        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409) },
+        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409, 413) },
       },
       preValidation: bodyOrEmpty,
     },
@@ -96,6 +98,7 @@ export const alertRoutes: ControlPlugin = async (app, { deps }) => {
   app.post(
     '/alerts/:id/resolve',
     {
+      bodyLimit: SMALL_BODY_LIMIT_BYTES,
       schema: {
         tags: ['alerts'],
         summary: 'Resolve an open alert',
@@ -103,7 +106,7 @@ export const alertRoutes: ControlPlugin = async (app, { deps }) => {
         security: BEARER_SECURITY,
         params: AlertIdParamsSchema,
         body: ResolveAlertBodySchema,
-        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409) },
+        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409, 413) },
       },
       preValidation: bodyOrEmpty,
     },

@@ -1,13 +1,21 @@
 /**
- * Everything under /api/v1. Authorization runs as the first hook of this
- * scope, before body parsing and validation, so an anonymous caller learns
- * nothing about the API beyond the 401.
+ * Everything under /api/v1. The guard (plugins/access.ts: throttles, rate
+ * limits, authentication, the route's role) runs as the first hook of this
+ * scope, before body parsing and validation, so a caller without a valid
+ * token learns nothing about the API beyond the 401. Every route must have
+ * a role in ROUTE_ROLES (routes/access.ts), or the app does not start. The
+ * audit hook records what changed and what was refused after each answer.
  */
-import type { FastifyRequest } from 'fastify';
-import type { ControlPlugin } from '../type-provider.ts';
+import type { FastifyPluginAsync, RawServerDefault } from 'fastify';
+import type { AccessOptions, ControlDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
-import { createBearerAuthorizer } from '../plugins/auth.ts';
+import { registerGuard } from '../plugins/access.ts';
+import { registerAudit, type AuditWriter } from '../plugins/audit.ts';
+import { errorResponses } from '../schemas/common.ts';
+import type { TypeBoxTypeProvider } from '../type-provider.ts';
+import { declareRouteRoles } from './access.ts';
 import { alertRoutes } from './alerts.ts';
+import { auditRoutes } from './audit.ts';
 import { commandRoutes } from './commands.ts';
 import { deadLetterRoutes } from './dead-letters.ts';
 import { deviceRoutes } from './devices.ts';
@@ -15,19 +23,24 @@ import { dispatchRoutes } from './dispatches.ts';
 import { fleetRoutes } from './fleet.ts';
 import { serviceRoutes } from './services.ts';
 import { siteRoutes } from './sites.ts';
+import { tokenRoutes } from './tokens.ts';
 
 export const API_PREFIX = '/api/v1';
 
-export const apiRoutes: ControlPlugin = async (app, { deps }) => {
-  const authorize = createBearerAuthorizer(deps.adminToken);
-  app.addHook('onRequest', async (request) => authorize(request.headers.authorization));
-  // Unknown paths under the prefix need the token too, so they do not reveal which routes exist.
-  app.setNotFoundHandler(
-    { preHandler: async (request: FastifyRequest) => authorize(request.headers.authorization) },
-    async (request) => {
-      throw notFound(`no route ${request.method} ${request.url.split('?')[0]}`);
-    },
-  );
+export interface ApiOptions {
+  deps: ControlDeps;
+  access: Required<AccessOptions>;
+  auditWriter: AuditWriter;
+}
+
+export const apiRoutes: FastifyPluginAsync<ApiOptions, RawServerDefault, TypeBoxTypeProvider> = async (app, { deps, access, auditWriter }) => {
+  await registerGuard(app, deps, access);
+  registerAudit(app, auditWriter, deps.clock);
+  declareRouteRoles(app, (status) => errorResponses(status)[status]!);
+  // Unknown paths under the prefix pass the guard too (it runs for this scope's 404), so they do not reveal which routes exist.
+  app.setNotFoundHandler(async (request) => {
+    throw notFound(`no route ${request.method} ${request.url.split('?')[0]}`);
+  });
   await app.register(deviceRoutes, { deps });
   await app.register(siteRoutes, { deps });
   await app.register(fleetRoutes, { deps });
@@ -36,4 +49,6 @@ export const apiRoutes: ControlPlugin = async (app, { deps }) => {
   await app.register(commandRoutes, { deps });
   await app.register(dispatchRoutes, { deps });
   await app.register(serviceRoutes, { deps });
+  await app.register(tokenRoutes, { deps });
+  await app.register(auditRoutes, { deps, auditWriter });
 };

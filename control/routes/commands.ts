@@ -4,6 +4,7 @@
  */
 import type { ControlPlugin } from '../type-provider.ts';
 import { createCommand } from '../commands/create-command.ts';
+import { operatorOf } from '../plugins/auth.ts';
 import { presentCommand } from '../presenters/command.ts';
 import { queryCommand, queryCommands } from '../queries/commands.ts';
 import {
@@ -48,7 +49,7 @@ export const commandRoutes: ControlPlugin = async (app, { deps }) => {
       if (!created) {
         return reply.code(200).header('idempotent-replayed', 'true').send(presentCommand(command));
       }
-      request.log.info({ commandId: command.id, deviceId: command.deviceId, type: command.type }, 'command created');
+      request.log.info({ commandId: command.id, deviceId: command.deviceId, type: command.type, actor: operatorOf(request) }, 'command created');
       return reply.code(201).header('location', `${app.prefix}/commands/${command.id}`).send(presentCommand(command));
     },
   );

@@ -5,6 +5,7 @@ import { provisionDevice } from '../commands/provision-device.ts';
 import { revokeDevice } from '../commands/revoke-device.ts';
 import { rotateDeviceSecret } from '../commands/rotate-device-secret.ts';
 import { notFound } from '../errors.ts';
+import { operatorOf } from '../plugins/auth.ts';
 import { setNoStore, withNoStoreHeader } from '../plugins/no-store.ts';
 import { isoTime, presentDevices, presentDeviceSummary, presentDeviceTwin } from '../presenters/device.ts';
 import { queryDeviceControl, queryDeviceControls } from '../queries/commands.ts';
@@ -63,7 +64,7 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
     },
     async (request, reply) => {
       const { device, secret } = provisionDevice(deps, request.body);
-      request.log.info({ deviceId: device.id, siteId: device.siteId, type: device.type }, 'device provisioned');
+      request.log.info({ deviceId: device.id, siteId: device.siteId, type: device.type, actor: operatorOf(request) }, 'device provisioned');
       return reply.code(201).send({
         id: device.id,
         type: device.type,
@@ -121,7 +122,7 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
     },
     async (request, reply) => {
       await revokeDevice(deps, request.params.id);
-      request.log.info({ deviceId: request.params.id }, 'device revoked');
+      request.log.info({ deviceId: request.params.id, actor: operatorOf(request) }, 'device revoked');
       return reply.code(204).send(null);
     },
   );
@@ -143,7 +144,7 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
     async (request) => {
       const rotated = rotateDeviceSecret(deps, request.params.id);
       const previousSecretValidUntil = isoTime(rotated.previousSecretValidUntilMs);
-      request.log.info({ deviceId: rotated.deviceId, previousSecretValidUntil }, 'device secret rotated');
+      request.log.info({ deviceId: rotated.deviceId, previousSecretValidUntil, actor: operatorOf(request) }, 'device secret rotated');
       return { deviceId: rotated.deviceId, secret: rotated.secret, previousSecretValidUntil };
     },
   );

@@ -6,6 +6,7 @@
 import type { ControlPlugin } from '../type-provider.ts';
 import { cancelDispatch } from '../commands/cancel-dispatch.ts';
 import { createDispatch } from '../commands/create-dispatch.ts';
+import { operatorOf } from '../plugins/auth.ts';
 import { presentPlannedDispatch } from '../presenters/dispatch.ts';
 import { queryDispatch, queryDispatches, viewDispatch } from '../queries/dispatches.ts';
 import { BEARER_SECURITY, errorResponses } from '../schemas/common.ts';
@@ -43,7 +44,7 @@ export const dispatchRoutes: ControlPlugin = async (app, { deps }) => {
         security: BEARER_SECURITY,
         querystring: CreateDispatchQuerySchema,
         body: CreateDispatchBodySchema,
-        response: { 200: DryRunSchema, 201: CreatedDispatchSchema, 409: InfeasibleDispatchSchema, ...errorResponses(400, 401) },
+        response: { 200: DryRunSchema, 201: CreatedDispatchSchema, 409: InfeasibleDispatchSchema, ...errorResponses(400, 401, 413) },
       },
     },
     async (request, reply) => {
@@ -55,7 +56,7 @@ export const dispatchRoutes: ControlPlugin = async (app, { deps }) => {
           return reply.code(409).send({ code: 'conflict', message: result.plan.explanation, plan: presentPlannedDispatch(result.plan) });
         case 'created': {
           const { dispatch } = result;
-          request.log.info({ dispatchId: dispatch.id, powerW: dispatch.powerW, startAtMs: dispatch.startAtMs }, 'dispatch created');
+          request.log.info({ dispatchId: dispatch.id, powerW: dispatch.powerW, startAtMs: dispatch.startAtMs, actor: operatorOf(request) }, 'dispatch created');
           return reply.code(201).header('location', `${app.prefix}/dispatches/${dispatch.id}`).send(viewDispatch(deps, dispatch));
         }
       }
@@ -110,7 +111,7 @@ export const dispatchRoutes: ControlPlugin = async (app, { deps }) => {
     },
     async (request) => {
       const dispatch = cancelDispatch(deps, request.params.id);
-      request.log.info({ dispatchId: dispatch.id }, 'dispatch cancelled');
+      request.log.info({ dispatchId: dispatch.id, actor: operatorOf(request) }, 'dispatch cancelled');
       return viewDispatch(deps, dispatch);
     },
   );

@@ -2,6 +2,7 @@
 import type { ControlPlugin } from '../type-provider.ts';
 import { saveSite } from '../commands/save-site.ts';
 import { notFound } from '../errors.ts';
+import { operatorOf } from '../plugins/auth.ts';
 import { presentDevices, presentDeviceTwin } from '../presenters/device.ts';
 import { queryAggregateHistory } from '../queries/aggregate-history.ts';
 import { queryDeviceControls } from '../queries/commands.ts';
@@ -45,7 +46,7 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
     },
     async (request, reply) => {
       const { site, created } = saveSite(deps, request.body);
-      request.log.info({ siteId: site.id, region: site.region, created }, 'site saved');
+      request.log.info({ siteId: site.id, region: site.region, created, actor: operatorOf(request) }, 'site saved');
       return reply.code(created ? 201 : 200).send(site);
     },
   );

@@ -41,9 +41,12 @@ export const IdParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxL
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'the request is not valid; the message names the field and the rule',
-  401: 'the admin token is missing or wrong',
+  401: 'no token, or one that is unknown, revoked or expired',
+  403: 'the token\'s role is below the one the route needs; the message names it',
   404: 'no such resource',
   409: 'conflicts with the current state',
+  413: 'the body is larger than the route takes',
+  429: 'too many requests (per token or per address) or too many failed authentications from this address; see Retry-After',
   502: 'done, but the broker could not be told; see the message',
 };
 
@@ -56,5 +59,5 @@ export function errorResponses<const S extends readonly number[]>(...statuses: S
   return out;
 }
 
-/** The operator token of everything under /api/v1 (see the OpenAPI security scheme). */
+/** The bearer token of everything under /api/v1 (see the OpenAPI security scheme). */
 export const BEARER_SECURITY = [{ bearerAuth: [] }];
