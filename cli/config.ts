@@ -428,6 +428,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
 }
 
 function deepFreeze<T extends object>(value: T): Readonly<T> {
-  for (const inner of Object.values(value)) if (inner && typeof inner === 'object') deepFreeze(inner as object);
+  // Bytes (the TLS certificate and key) cannot be frozen; nothing hands them out to change anyway.
+  for (const inner of Object.values(value)) if (inner && typeof inner === 'object' && !ArrayBuffer.isView(inner)) deepFreeze(inner as object);
   return Object.freeze(value);
 }

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   mosquitto-clients   # mosquitto_pub/sub: a standard MQTT client, used to test the firmware contract
   mosquitto           # reference broker for the broker benchmark
+  openssl             # self-signed certificates for the TLS tests
+  curl                # a standard HTTPS client for the TLS tests
   prometheus-alertmanager  # real Alertmanager the notification adapter is tested against
 )
 
