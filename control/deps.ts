@@ -4,7 +4,7 @@
  * process, and in tests with real stores and a controlled clock.
  */
 import type { Logger } from 'pino';
-import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, DispatchTarget, ServiceHealth } from '../protocol/index.ts';
+import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, DispatchRequest, ServiceHealth } from '../protocol/index.ts';
 import type {
   AlertOutbox,
   AlertStore,
@@ -71,15 +71,7 @@ export interface Revocations {
 }
 
 /** An operator's dispatch as checked by the API: the target exists, the figures are in range. */
-export interface DispatchRequest {
-  target: DispatchTarget;
-  /** Positive: deliver to the grid; negative: absorb. Never 0. */
-  powerW: number;
-  startAtMs: number;
-  durationMs: number;
-  /** Store and run the dispatch even when the fleet cannot meet the whole target. */
-  allowPartial: boolean;
-}
+export type { DispatchRequest };
 
 /** A plan with what each battery would be asked (device id → W). */
 export type DispatchPlan = DispatchPlanRecord & { setpoints: Record<string, number> };

@@ -24,7 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { FINAL_DISPATCH_STATES, type DispatchTarget } from '../protocol/index.ts';
+import { FINAL_DISPATCH_STATES, type DispatchRequest, type DispatchTarget } from '../protocol/index.ts';
 import {
   StoreError,
   type CommandStore,
@@ -38,13 +38,7 @@ import {
 import { allocate, explainAllocation, type BatteryView } from './allocator.ts';
 import { correct, type CurrentSetpoint, type DispatchCommandState } from './control-loop.ts';
 
-export interface DispatchRequest {
-  target: DispatchTarget;
-  powerW: number;
-  startAtMs: number;
-  durationMs: number;
-  allowPartial: boolean;
-}
+export type { DispatchRequest };
 
 export interface DispatcherSettings {
   /** How often the closed loop runs. */

@@ -138,3 +138,14 @@ export type DispatchTarget = { fleet: true } | { region: string } | { siteIds: s
 export const DISPATCH_STATES = ['scheduled', 'active', 'completed', 'cancelled', 'failed'] as const;
 export type DispatchState = (typeof DISPATCH_STATES)[number];
 export const FINAL_DISPATCH_STATES: readonly DispatchState[] = ['completed', 'cancelled', 'failed'];
+
+/** A request for a dispatch, as the API checks it and the dispatcher plans it. */
+export interface DispatchRequest {
+  target: DispatchTarget;
+  /** Positive: deliver to the grid; negative: absorb. Never 0. */
+  powerW: number;
+  startAtMs: number;
+  durationMs: number;
+  /** Store and run the dispatch even when the fleet cannot meet the whole target. */
+  allowPartial: boolean;
+}
