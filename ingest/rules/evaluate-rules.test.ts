@@ -452,3 +452,48 @@ describe('one output per input', () => {
     expect(cooled.remove).toEqual([{ ruleId: 'hot', subjectId: 'b1' }]);
   });
 });
+
+describe('memory of devices no longer listed', () => {
+  const offline = { id: 'offline', severity: 'warning', subject: 'device', summary: '{subjectId} offline', offline: { forSeconds: 0.03 } };
+  const socRate = {
+    id: 'soc-rate',
+    severity: 'warning',
+    subject: 'device',
+    summary: '{value} %/min',
+    rateOfChange: { metric: 'socPct', maxPerMinute: 1, slackPerMinute: 0, noise: 0 },
+  };
+  const sizes = (engine: RuleEngine) => {
+    const internals = engine as unknown as { recent: Map<string, unknown>; firstSeen: Map<string, unknown> };
+    return { recent: internals.recent.size, firstSeen: internals.firstSeen.size };
+  };
+
+  it('forgets the last samples of a revoked device at the next tick, even without presence rules', () => {
+    let listed: DevicePresence[] = [{ device: BATTERY, presence: 'online', sinceMs: 0 }];
+    const engine = new RuleEngine(rules(socRate), { regionOf: () => 'north', presences: () => listed });
+    const soc = (ts: number, socPct: number) => engine.step({ kind: 'samples', samples: [{ device: BATTERY, ts, metrics: { socPct } }] });
+    soc(0, 50);
+    engine.step({ kind: 'tick', nowMs: 1_000 });
+    expect(sizes(engine).recent).toBe(1);
+    listed = [];
+    engine.step({ kind: 'tick', nowMs: 2_000 });
+    expect(sizes(engine).recent).toBe(0);
+    // Provisioned again: its first sample has nothing stale to be compared with.
+    expect(signalsOf(soc(60_000, 90))).toBe('');
+  });
+
+  it('forgets when it first saw a device once the device is no longer listed', () => {
+    let listed: DevicePresence[] = [{ device: BATTERY, presence: 'offline', sinceMs: null }];
+    const engine = new RuleEngine(rules(offline), { regionOf: () => 'north', presences: () => listed });
+    engine.step({ kind: 'tick', nowMs: 1_000 });
+    expect(sizes(engine).firstSeen).toBe(1);
+    const back = listed;
+    listed = [];
+    engine.step({ kind: 'tick', nowMs: 1_010 });
+    expect(sizes(engine).firstSeen).toBe(0);
+    listed = back;
+    // Counted from when it was seen again (1 020), not from 1 000.
+    expect(signalsOf(engine.step({ kind: 'tick', nowMs: 1_020 }))).toBe('');
+    expect(signalsOf(engine.step({ kind: 'tick', nowMs: 1_040 }))).toBe('');
+    expect(signalsOf(engine.step({ kind: 'tick', nowMs: 1_050 }))).toBe('fire:b1=null');
+  });
+});

@@ -80,6 +80,10 @@ interface Recent {
 }
 
 const key = (ruleId: string, subjectId: string): string => `${ruleId}\u0000${subjectId}`;
+const splitKey = (k: string): [ruleId: string, subjectId: string] => k.split('\u0000') as [string, string];
+/** Labels, computed only when a signal needs them (not per sample). */
+type Labels = () => Record<string, string>;
+const NO_LABELS: Labels = () => ({});
 
 export function isEmptyOutput(output: RuleOutput): boolean {
   return output.signals.length === 0 && output.save.length === 0 && output.remove.length === 0;
@@ -90,7 +94,7 @@ export class RuleEngine {
   /** Last sample per (rule, device) for rate-of-change and frozen rules. */
   private readonly recent = new Map<string, Recent>();
   /** When the engine first saw a device of unknown presence time (presence rules). */
-  private readonly firstSeen = new Map<string, number>();
+  private firstSeen = new Map<string, number>();
   /** Statuses changed by the current step: the state to save, or null to remove. */
   private readonly changed = new Map<string, RuleSubjectState | null>();
   private readonly byKind: { [K in AlertRule['kind']]: Array<Extract<AlertRule, { kind: K }>> } = {
@@ -146,7 +150,7 @@ export class RuleEngine {
     for (const [k, change] of this.changed) {
       if (change) out.save.push(change);
       else {
-        const [ruleId, subjectId] = k.split('\u0000') as [string, string];
+        const [ruleId, subjectId] = splitKey(k);
         out.remove.push({ ruleId, subjectId });
       }
     }
@@ -155,16 +159,18 @@ export class RuleEngine {
 
   private onSample(sample: CommittedSample, out: RuleOutput): void {
     const { device } = sample;
+    let deviceLabels: Record<string, string> | undefined;
+    const labels: Labels = () => (deviceLabels ??= this.deviceLabels(device));
     for (const rule of this.byKind.threshold) {
       if (rule.subject !== 'device' || !this.matchesDevice(rule, device)) continue;
       const value = sample.metrics[rule.threshold.metric];
-      if (value !== undefined) this.applyThreshold(rule, rule.threshold, device.id, value, sample.ts, this.deviceLabels(device), out);
+      if (value !== undefined) this.applyThreshold(rule, rule.threshold, device.id, value, sample.ts, labels, out);
     }
     for (const rule of this.byKind.rateOfChange) {
-      if (this.matchesDevice(rule, device)) this.applyRate(rule, rule.rateOfChange, sample, out);
+      if (this.matchesDevice(rule, device)) this.applyRate(rule, rule.rateOfChange, sample, labels, out);
     }
     for (const rule of this.byKind.frozen) {
-      if (this.matchesDevice(rule, device)) this.applyFrozen(rule, rule.frozen, sample, out);
+      if (this.matchesDevice(rule, device)) this.applyFrozen(rule, rule.frozen, sample, labels, out);
     }
   }
 
@@ -193,19 +199,24 @@ export class RuleEngine {
         const region = this.deps.regionOf(snapshot.id);
         if (region !== undefined) labels.region = region;
       } else if (snapshot.level === 'region') labels.region = snapshot.id;
-      this.applyThreshold(rule, rule.threshold, subjectId, value, snapshot.ts, labels, out);
+      this.applyThreshold(rule, rule.threshold, subjectId, value, snapshot.ts, () => labels, out);
     }
   }
 
   private onTick(nowMs: number, out: RuleOutput): void {
-    if (this.byKind.offline.length === 0 && this.byKind.stale.length === 0) return;
+    const presenceRules = new Map<string, AlertRule>();
+    for (const rule of [...this.byKind.offline, ...this.byKind.stale]) presenceRules.set(rule.id, rule);
+    // Nothing to check and nothing to forget: the fleet is not read.
+    if (presenceRules.size === 0 && this.recent.size === 0) return;
     const listed = new Set<string>();
+    const firstSeen = new Map<string, number>();
     for (const { device, presence, sinceMs } of this.deps.presences()) {
       listed.add(device.id);
+      if (presenceRules.size === 0) continue;
       let since = sinceMs;
       if (since === null) {
         since = this.firstSeen.get(device.id) ?? nowMs;
-        this.firstSeen.set(device.id, since);
+        firstSeen.set(device.id, since);
       }
       for (const rule of this.byKind.offline) {
         if (this.matchesDevice(rule, device)) this.applyPresence(rule, rule.offline.forSeconds, device, presence === 'offline', since, nowMs, out);
@@ -214,13 +225,19 @@ export class RuleEngine {
         if (this.matchesDevice(rule, device)) this.applyPresence(rule, rule.stale.forSeconds, device, presence === 'stale', since, nowMs, out);
       }
     }
-    // A device no longer listed (revoked) cannot be offline any more.
-    for (const rule of [...this.byKind.offline, ...this.byKind.stale]) {
+    // Only devices still listed and still of unknown presence time are remembered.
+    this.firstSeen = firstSeen;
+    // A device no longer listed (revoked) cannot be offline any more, and its last samples are forgotten.
+    if (presenceRules.size > 0) {
       for (const [k, state] of this.states) {
-        const [ruleId, subjectId] = k.split('\u0000') as [string, string];
-        if (ruleId !== rule.id || listed.has(subjectId)) continue;
-        this.transition(rule, subjectId, null, nowMs, {}, state.status === 'active' ? 'clear' : 'idle', out);
+        const [ruleId, subjectId] = splitKey(k);
+        const rule = presenceRules.get(ruleId);
+        if (rule === undefined || listed.has(subjectId)) continue;
+        this.transition(rule, subjectId, null, nowMs, NO_LABELS, state.status === 'active' ? 'clear' : 'idle', out);
       }
+    }
+    for (const k of this.recent.keys()) {
+      if (!listed.has(splitKey(k)[1])) this.recent.delete(k);
     }
   }
 
@@ -230,7 +247,7 @@ export class RuleEngine {
     subjectId: string,
     value: number,
     atMs: number,
-    labels: Record<string, string>,
+    labels: Labels,
     out: RuleOutput,
   ): void {
     const breach = condition.above !== undefined ? value > condition.above : value < condition.below!;
@@ -249,7 +266,7 @@ export class RuleEngine {
     else if (!state) this.transition(rule, subjectId, value, atMs, labels, 'pending', out, sinceMs);
   }
 
-  private applyRate(rule: AlertRule, condition: RateOfChangeCondition, sample: CommittedSample, out: RuleOutput): void {
+  private applyRate(rule: AlertRule, condition: RateOfChangeCondition, sample: CommittedSample, labels: Labels, out: RuleOutput): void {
     const value = sample.metrics[condition.metric];
     if (value === undefined) return;
     const recentKey = key(rule.id, sample.device.id);
@@ -272,19 +289,17 @@ export class RuleEngine {
     const implausible = change > allowedPerMinute * minutes + condition.noise;
     const ratePerMinute = Math.round((change / minutes) * 100) / 100;
     const state = this.states.get(key(rule.id, sample.device.id));
-    const labels = this.deviceLabels(sample.device);
     if (implausible && !state) this.transition(rule, sample.device.id, ratePerMinute, sample.ts, labels, 'fire', out, sample.ts);
     else if (!implausible && state) this.transition(rule, sample.device.id, ratePerMinute, sample.ts, labels, state.status === 'active' ? 'clear' : 'idle', out);
   }
 
-  private applyFrozen(rule: AlertRule, condition: FrozenCondition, sample: CommittedSample, out: RuleOutput): void {
+  private applyFrozen(rule: AlertRule, condition: FrozenCondition, sample: CommittedSample, labels: Labels, out: RuleOutput): void {
     const value = sample.metrics[condition.metric];
     if (value === undefined) return;
     const subjectId = sample.device.id;
     const recentKey = key(rule.id, subjectId);
     const state = this.states.get(recentKey);
     const previous = this.recent.get(recentKey) ?? (state ? { ts: state.sinceMs, value: Number(state.data.value), power: null, gateOpen: true } : undefined);
-    const labels = this.deviceLabels(sample.device);
     if (previous && sample.ts <= previous.ts && previous.value === value) return;
     const gate = condition.onlyWhile;
     const gateOpen = gate === undefined || Math.abs(sample.metrics[gate.metric] ?? 0) >= gate.absAtLeast;
@@ -307,7 +322,7 @@ export class RuleEngine {
 
   private applyPresence(rule: AlertRule, forSeconds: number, device: DeviceRef, holds: boolean, sinceMs: number, nowMs: number, out: RuleOutput): void {
     const state = this.states.get(key(rule.id, device.id));
-    const labels = this.deviceLabels(device);
+    const labels: Labels = () => this.deviceLabels(device);
     if (!holds) {
       if (state) this.transition(rule, device.id, null, nowMs, labels, state.status === 'active' ? 'clear' : 'idle', out);
       return;
@@ -327,7 +342,7 @@ export class RuleEngine {
     subjectId: string,
     value: number | null,
     atMs: number,
-    labels: Record<string, string>,
+    labels: Labels,
     to: 'pending' | 'fire' | 'clear' | 'idle',
     out: RuleOutput,
     sinceMs = atMs,
@@ -343,6 +358,7 @@ export class RuleEngine {
       this.changed.set(k, null);
     }
     if (to === 'fire' || to === 'clear') {
+      const signalLabels = labels();
       out.signals.push({
         ruleId: rule.id,
         severity: rule.severity,
@@ -350,9 +366,9 @@ export class RuleEngine {
         subjectId,
         signal: to,
         atMs,
-        summary: to === 'fire' ? this.summaryOf(rule, subjectId, value, labels) : '',
+        summary: to === 'fire' ? this.summaryOf(rule, subjectId, value, signalLabels) : '',
         value: value === null ? null : roundForDisplay(value),
-        labels,
+        labels: signalLabels,
         flapWindowMs: rule.flapWindowSeconds * 1000,
       });
     }
