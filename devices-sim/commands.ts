@@ -177,9 +177,14 @@ export function dueCommandEnd(
   lostSinceMs: number | null,
   graceMs: number,
 ): { atMs: number; reason?: string } | undefined {
-  const graceEndsAtMs = lostSinceMs === null ? Infinity : lostSinceMs + graceMs;
-  if (nowMs < Math.min(expiresAtMs, graceEndsAtMs)) return undefined;
-  return expiresAtMs <= graceEndsAtMs ? { atMs: expiresAtMs } : { atMs: graceEndsAtMs, reason: CONNECTION_LOST_REASON };
+  const endsAtMs = commandEndsAtMs(expiresAtMs, lostSinceMs, graceMs);
+  if (nowMs < endsAtMs) return undefined;
+  return endsAtMs === expiresAtMs ? { atMs: endsAtMs } : { atMs: endsAtMs, reason: CONNECTION_LOST_REASON };
+}
+
+/** When the command in force ends unless something changes: the earlier of its expiry and, while disconnected, the end of the grace (the expiry on a tie). */
+export function commandEndsAtMs(expiresAtMs: number, lostSinceMs: number | null, graceMs: number): number {
+  return lostSinceMs === null ? expiresAtMs : Math.min(expiresAtMs, lostSinceMs + graceMs);
 }
 
 /** Command ids remembered after they finished, to answer redeliveries without acting twice. */

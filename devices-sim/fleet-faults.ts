@@ -149,9 +149,7 @@ export class FleetFaults<D extends FaultTargetDevice> {
    * past, too many faults, kind not applicable) or 'unknown-device'.
    */
   inject(given: FaultSpec | string, wallNowMs: number): FaultSpec {
-    const spec = toFaultSpec(given);
-    const resolved = resolveFaultTarget(spec, this.options.devices, this.bySite);
-    if (!resolved.ok) throw new SimError(resolved.code, `fault ${formatFaultSpec(spec)}: ${resolved.problem}`);
+    const { spec, devices } = this.resolve(given);
     if (spec.endSeconds !== undefined && this.atMs(spec.endSeconds) <= wallNowMs) {
       const nowSeconds = (wallNowMs - this.options.wallStartMs) / 1_000;
       throw new SimError(
@@ -159,7 +157,7 @@ export class FleetFaults<D extends FaultTargetDevice> {
         `fault ${formatFaultSpec(spec)}: ends ${spec.endSeconds} s after the fleet started, which has passed (now ${nowSeconds.toFixed(3)} s)`,
       );
     }
-    this.add(spec, resolved.devices, wallNowMs);
+    this.add(spec, devices, wallNowMs);
     this.runDue(wallNowMs);
     return spec;
   }
@@ -171,10 +169,8 @@ export class FleetFaults<D extends FaultTargetDevice> {
    * Throws like `inject` for a spec that was not validated.
    */
   schedule(given: FaultSpec): void {
-    const spec = toFaultSpec(given);
-    const resolved = resolveFaultTarget(spec, this.options.devices, this.bySite);
-    if (!resolved.ok) throw new SimError(resolved.code, `fault ${formatFaultSpec(spec)}: ${resolved.problem}`);
-    this.add(spec, resolved.devices, this.options.wallStartMs);
+    const { spec, devices } = this.resolve(given);
+    this.add(spec, devices, this.options.wallStartMs);
   }
 
   /**
@@ -212,6 +208,14 @@ export class FleetFaults<D extends FaultTargetDevice> {
     let next = Infinity;
     for (const entry of this.entries.values()) next = Math.min(next, entry.active ? entry.endAtMs : entry.startAtMs);
     return next;
+  }
+
+  /** The checked spec and the devices it acts on; throws SimError like `inject`. */
+  private resolve(given: FaultSpec | string): { spec: FaultSpec; devices: D[] } {
+    const spec = toFaultSpec(given);
+    const resolved = resolveFaultTarget(spec, this.options.devices, this.bySite);
+    if (!resolved.ok) throw new SimError(resolved.code, `fault ${formatFaultSpec(spec)}: ${resolved.problem}`);
+    return { spec, devices: resolved.devices };
   }
 
   private atMs(seconds: number): number {

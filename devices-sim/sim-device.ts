@@ -24,7 +24,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { deviceTopic, encodeJson, type Ack, type DeviceType } from '../protocol/index.ts';
 import { encodeBatch, splitIntoBatches, type EncodedSample } from './batches.ts';
-import { CommandLedger, decideCommand, dueCommandEnd, type ControlChange } from './commands.ts';
+import { CommandLedger, commandEndsAtMs, decideCommand, dueCommandEnd, type ControlChange } from './commands.ts';
 import { DeviceFaultState } from './fault-effects.ts';
 import type { SimDeviceSpec } from './fleet-plan.ts';
 import { controlStatus, setpointChanged, type SetpointReading } from './reported-control.ts';
@@ -163,7 +163,7 @@ export class SimDevice {
   get nextCommandEventAtMs(): number | undefined {
     const command = this.commands.active;
     if (!command) return undefined;
-    return this.lostSinceMs === null ? command.expiresAtMs : Math.min(command.expiresAtMs, this.lostSinceMs + this.context.commandGraceMs);
+    return commandEndsAtMs(command.expiresAtMs, this.lostSinceMs, this.context.commandGraceMs);
   }
 
   /**
@@ -473,12 +473,11 @@ export class SimDevice {
     const client = this.client;
     if (!client || !this.isConnected) return;
     const setpoint = this.setpointReading();
-    const command = this.commands.active;
     const status = {
       online: true,
       firmware: SIM_FIRMWARE,
       type: this.type,
-      ...controlStatus(this.type, this.site.control, command && { id: command.id, expiresAtMs: command.expiresAtMs }, setpoint),
+      ...controlStatus(this.type, this.site.control, this.commands.active, setpoint),
     };
     this.reportedSetpoint = setpoint;
     this.controlStatusAtMs = this.context.clock();

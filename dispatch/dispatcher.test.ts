@@ -198,6 +198,24 @@ describe('dispatcher', () => {
       expect(dispatcher.plan(request({ target: { siteIds: ['s2'] }, powerW: 1_000 })).setpoints).toEqual({ 'bat-3': 1_000 });
     });
 
+    it('reads the registry again only when it changed: a battery provisioned or revoked since is seen at once', () => {
+      const dispatcher = start();
+      let listed = 0;
+      const listDevices = store.listDevices.bind(store);
+      store.listDevices = (filter) => {
+        listed++;
+        return listDevices(filter);
+      };
+      expect(Object.keys(dispatcher.plan(request({ target: { siteIds: ['s1'] }, powerW: 2_000 })).setpoints)).toEqual(['bat-1', 'bat-2']);
+      dispatcher.plan(request({ target: { siteIds: ['s1'] }, powerW: 2_000 }));
+      expect(listed).toBe(1);
+      store.createDevice({ id: 'bat-9', type: 'battery', siteId: 's1', secretHash: 'h' }, 2);
+      twin('bat-9');
+      store.revokeDevice('bat-1', 3);
+      expect(Object.keys(dispatcher.plan(request({ target: { siteIds: ['s1'] }, powerW: 2_000 })).setpoints)).toEqual(['bat-2', 'bat-9']);
+      store.listDevices = listDevices;
+    });
+
     it('plans a charge (negative target) by the charge limits and the room left', () => {
       twin('bat-1', { metrics: { energyWh: 20_000, maxChargeW: 3_000 } });
       twin('bat-2', { metrics: { energyWh: 20_000, maxChargeW: 3_000 } });
@@ -431,6 +449,37 @@ describe('dispatcher', () => {
       await dispatcher.runNow();
       expect(commandsOf(dispatch.id).filter((c) => c.deviceId === 'bat-1').map((c) => c.id)).toEqual([refused.id]);
       expect(commandsOf(dispatch.id)).toHaveLength(5);
+    });
+
+    it("reads each battery's newest command of the dispatch, not the dispatch's history, even when a newer command of another source exists", async () => {
+      const dispatcher = start();
+      const dispatch = await startedDispatch(dispatcher);
+      const refused = latest(dispatch.id).get('bat-1')!;
+      for (const [deviceId, command] of latest(dispatch.id)) {
+        if (deviceId === 'bat-1') continue;
+        store.commands.applyAck(deviceId, { commandId: command.id, status: 'accepted' }, nowMs);
+        twin(deviceId, { metrics: { powerW: 2_000 }, status: { commandId: command.id } });
+      }
+      nowMs += 1_000;
+      store.commands.applyAck('bat-1', { commandId: refused.id, status: 'rejected', reason: 'in backup mode' }, nowMs);
+      // An operator's command, newer than the dispatch's: bat-1's rejection must still be found.
+      store.commands.createCommand(
+        { id: '00000000-0000-4000-8000-000000000001', deviceId: 'bat-1', type: 'setMode', params: { mode: 'backup' }, expiresAtMs: nowMs + HOUR },
+        nowMs,
+      );
+      twin('bat-1', { metrics: { powerW: 0 }, status: { commandId: null } });
+      const listed: Array<{ deviceId?: string; dispatchId?: string }> = [];
+      const list = store.commands.listCommands.bind(store.commands);
+      store.commands.listCommands = (query) => {
+        listed.push(query);
+        return list(query);
+      };
+      nowMs += 4_000;
+      await dispatcher.runNow();
+      store.commands.listCommands = list;
+      expect(setpointsSent(dispatch.id, 3)).toEqual({ 'bat-2': 3_000, 'bat-3': 3_000 });
+      // One lookup, for the battery whose newest command is not the dispatch's; never a page of the whole dispatch.
+      expect(listed).toEqual([expect.objectContaining({ deviceId: 'bat-1', dispatchId: dispatch.id, limit: 1 })]);
     });
 
     it('sends its setpoint again to a battery that accepted long ago but reports another command, not to one that accepted recently', async () => {

@@ -20,7 +20,9 @@
  *
  * Everything the loop needs is in the store (the dispatch, its setpoints,
  * the commands with its dispatch id), so after a restart it picks up where
- * it was and sends nothing it already sent.
+ * it was and sends nothing it already sent. Each cycle reads only the
+ * newest command of each dispatched battery, not a dispatch's whole history,
+ * and the registry only when its change token moved.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -28,6 +30,8 @@ import { FINAL_DISPATCH_STATES, type DispatchRequest, type DispatchTarget } from
 import {
   StoreError,
   type CommandStore,
+  type DeviceRecord,
+  type DeviceState,
   type DispatchPlanRecord,
   type DispatchStore,
   type Registry,
@@ -70,7 +74,7 @@ export interface Dispatcher {
 export interface DispatcherOptions {
   dispatches: DispatchStore;
   commands: CommandStore;
-  registry: Pick<Registry, 'listDevices' | 'listSites'>;
+  registry: Pick<Registry, 'listDevices' | 'listSites' | 'changeToken'>;
   twins: Pick<TwinStore, 'listDeviceStates'>;
   clock: () => number;
   logger: Logger;
@@ -93,12 +97,29 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
 
+  /**
+   * The fleet's active batteries and each site's region, reloaded only when
+   * the registry's change token moves: the loop asks for them every cycle.
+   */
+  let fleet: { token: string; batteries: DeviceRecord[]; regionOfSite: Map<string, string> } | undefined;
+  function fleetBatteries(): NonNullable<typeof fleet> {
+    const token = options.registry.changeToken();
+    if (fleet?.token !== token) {
+      fleet = {
+        token,
+        batteries: options.registry.listDevices().filter((d) => d.type === 'battery' && d.revokedAtMs === null),
+        regionOfSite: new Map(options.registry.listSites().map((s) => [s.id, s.region])),
+      };
+    }
+    return fleet;
+  }
+
   /** The batteries a target covers, as the twins see them, with the power limit of the target's direction. */
   function batteriesOf(target: DispatchTarget, sign: number): BatteryView[] {
-    let siteIds: Set<string> | undefined;
-    if ('region' in target) siteIds = new Set(options.registry.listSites().filter((s) => s.region === target.region).map((s) => s.id));
-    else if ('siteIds' in target) siteIds = new Set(target.siteIds);
-    const devices = options.registry.listDevices().filter((d) => d.type === 'battery' && d.revokedAtMs === null && (!siteIds || siteIds.has(d.siteId)));
+    const { batteries, regionOfSite } = fleetBatteries();
+    const siteIds = 'siteIds' in target ? new Set(target.siteIds) : undefined;
+    const covered = (siteId: string): boolean => ('region' in target ? regionOfSite.get(siteId) === target.region : !siteIds || siteIds.has(siteId));
+    const devices = batteries.filter((d) => covered(d.siteId));
     const states = new Map(options.twins.listDeviceStates(devices.map((d) => d.id)).map((s) => [s.deviceId, s]));
     return devices.map((device) => {
       const state = states.get(device.id);
@@ -142,16 +163,22 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     return sent;
   }
 
-  /** The newest command of each device of a dispatch. */
-  function latestCommands(dispatchId: string): Map<string, StoredCommand> {
-    const latest = new Map<string, StoredCommand>();
-    let before: string | undefined;
-    for (;;) {
-      const page = commands.listCommands({ dispatchId, limit: 1_000, ...(before ? { before } : {}) });
-      for (const command of page.commands) if (!latest.has(command.deviceId)) latest.set(command.deviceId, command);
-      if (page.next === null) return latest;
-      before = page.next;
+  /**
+   * The newest command of this dispatch for each of these devices. One
+   * batched read of each device's newest command (usually this dispatch's);
+   * only a device whose newest command belongs elsewhere (another dispatch,
+   * an operator) is looked up on its own. The cost follows the number of
+   * devices, not the dispatch's age.
+   */
+  function latestCommands(dispatchId: string, deviceIds: readonly string[]): Map<string, StoredCommand> {
+    const latest = deviceIds.length === 0 ? new Map<string, StoredCommand>() : commands.latestCommandPerDevice(deviceIds);
+    for (const [deviceId, command] of latest) {
+      if (command.dispatchId === dispatchId) continue;
+      const own = commands.listCommands({ deviceId, dispatchId, limit: 1 }).commands[0];
+      if (own) latest.set(deviceId, own);
+      else latest.delete(deviceId);
     }
+    return latest;
   }
 
   function step(dispatch: StoredDispatch, nowMs: number): number {
@@ -179,9 +206,11 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       logger.info({ dispatchId: dispatch.id, devices: sent, targetW: dispatch.powerW }, 'dispatch started');
       return sent;
     }
-    const latest = latestCommands(dispatch.id);
-    const resend = devicesToResend(dispatch, latest, nowMs);
-    const sampledAt = new Map(options.twins.listDeviceStates(Object.keys(dispatch.setpoints)).map((s) => [s.deviceId, s.lastSeenMs ?? -Infinity]));
+    const dispatched = Object.keys(dispatch.setpoints);
+    const latest = latestCommands(dispatch.id, dispatched);
+    const states = options.twins.listDeviceStates(dispatched);
+    const resend = devicesToResend(dispatch, states, latest, nowMs);
+    const sampledAt = new Map(states.map((s) => [s.deviceId, s.lastSeenMs ?? -Infinity]));
     const current: CurrentSetpoint[] = Object.entries(dispatch.setpoints).map(([deviceId, powerW]) => {
       const command = latest.get(deviceId);
       let state: string = command?.state ?? 'sent';
@@ -213,11 +242,10 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
    * command (it restarted and forgot it) well after accepting. They are
    * sent their setpoint again; a refusal (rejected) is respected.
    */
-  function devicesToResend(dispatch: StoredDispatch, latest: Map<string, StoredCommand>, nowMs: number): Set<string> {
-    const asked = Object.entries(dispatch.setpoints).filter(([, powerW]) => powerW !== 0).map(([deviceId]) => deviceId);
+  function devicesToResend(dispatch: StoredDispatch, states: readonly DeviceState[], latest: Map<string, StoredCommand>, nowMs: number): Set<string> {
     const resend = new Set<string>();
-    for (const state of options.twins.listDeviceStates(asked)) {
-      if (state.presence !== 'online') continue;
+    for (const state of states) {
+      if (state.presence !== 'online' || !dispatch.setpoints[state.deviceId]) continue;
       const command = latest.get(state.deviceId);
       if (!command) continue;
       const running = command.state === 'accepted';
