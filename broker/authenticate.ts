@@ -147,11 +147,11 @@ export function createAuthenticationHooks(deps: AuthenticationDeps): {
       address,
       deviceId: username !== undefined && isValidDeviceId(username) && !isServiceAccount(username) ? username : undefined,
     };
-    if (throttle.isLockedOut(keys)) {
+    const { lockedOut, delayMs } = throttle.check(keys);
+    if (lockedOut) {
       refuse('throttled');
       return;
     }
-    const delayMs = throttle.delayMs(keys);
     if (delayMs === 0) {
       decide();
       return;

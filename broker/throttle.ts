@@ -153,23 +153,20 @@ export class FailureThrottle {
 
   /** True while the address or the id has used up its failures for the window. */
   isLockedOut(keys: ThrottleKeys): boolean {
-    const now = this.clock();
-    const address = this.current(addressKey(keys.address), now);
-    if (address !== undefined && address.failures >= this.limits.maxFailuresPerAddress) return true;
-    if (keys.deviceId === undefined) return false;
-    const device = this.current(deviceKey(keys.deviceId), now);
-    return device !== undefined && device.failures >= this.limits.maxFailures;
+    return this.lockedOut(this.failuresOf(keys));
   }
 
   /** How long to hold the answer to a CONNECT from these keys: the longer of the two delays. */
   delayMs(keys: ThrottleKeys): number {
-    const now = this.clock();
-    let failures = this.current(addressKey(keys.address), now)?.failures ?? 0;
-    if (keys.deviceId !== undefined) failures = Math.max(failures, this.current(deviceKey(keys.deviceId), now)?.failures ?? 0);
-    const { freeFailures, failureDelayMs, maxFailureDelayMs } = this.limits;
-    if (failures <= freeFailures) return 0;
-    // Capped before the power, so a large count does not overflow to Infinity.
-    return Math.min(maxFailureDelayMs, failureDelayMs * 2 ** Math.min(failures - freeFailures - 1, 32));
+    const { address, device } = this.failuresOf(keys);
+    return this.delayFor(Math.max(address, device));
+  }
+
+  /** isLockedOut and delayMs at once, reading the keys' windows once (what each CONNECT asks first). */
+  check(keys: ThrottleKeys): { lockedOut: boolean; delayMs: number } {
+    const failures = this.failuresOf(keys);
+    if (this.lockedOut(failures)) return { lockedOut: true, delayMs: 0 };
+    return { lockedOut: false, delayMs: this.delayFor(Math.max(failures.address, failures.device)) };
   }
 
   recordFailure(keys: ThrottleKeys): void {
@@ -199,6 +196,25 @@ export class FailureThrottle {
 
   get size(): number {
     return this.windows.size;
+  }
+
+  /** Failures in the current windows of the address and of the id (0 without one). */
+  private failuresOf(keys: ThrottleKeys): { address: number; device: number } {
+    const now = this.clock();
+    const address = this.current(addressKey(keys.address), now)?.failures ?? 0;
+    const device = keys.deviceId === undefined ? 0 : (this.current(deviceKey(keys.deviceId), now)?.failures ?? 0);
+    return { address, device };
+  }
+
+  private lockedOut(failures: { address: number; device: number }): boolean {
+    return failures.address >= this.limits.maxFailuresPerAddress || failures.device >= this.limits.maxFailures;
+  }
+
+  private delayFor(failures: number): number {
+    const { freeFailures, failureDelayMs, maxFailureDelayMs } = this.limits;
+    if (failures <= freeFailures) return 0;
+    // Capped before the power, so a large count does not overflow to Infinity.
+    return Math.min(maxFailureDelayMs, failureDelayMs * 2 ** Math.min(failures - freeFailures - 1, 32));
   }
 
   private ended(window: Window, now: number): boolean {

@@ -5,18 +5,10 @@
  * own guard of one open alert per (rule, subject), query plans, and the
  * migration from version 3.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeAlertStoreContract } from './contract/index.ts';
-import {
-  MAX_TRANSITIONS_PER_ALERT,
-  MIGRATIONS,
-  SCHEMA_VERSION,
-  StoreError,
-  migrateSchema,
-  type RuleSignal,
-} from './index.ts';
-import { openTempStore, useStoreFiles } from './test-store-files.ts';
+import { MAX_TRANSITIONS_PER_ALERT, type RuleSignal } from './index.ts';
+import { expectUnavailable, openTempStore, useStoreFiles } from './test-store-files.ts';
 
 const FLAP_MS = 60_000;
 
@@ -42,7 +34,9 @@ describeAlertStoreContract('SqliteStore.alerts', async () => {
 });
 
 describe('SqliteAlerts on a file', () => {
-  const { file, open, readRaw, countRows } = useStoreFiles<'alerts' | 'alert_transitions' | 'alert_deliveries' | 'rule_subject_states'>('vpp-alerts-');
+  const { open, reopen, countRows, writeRaw, expectWritesUnavailableWhileLocked, planOf, createAtVersion, expectCurrentVersion } = useStoreFiles<
+    'alerts' | 'alert_transitions' | 'alert_deliveries' | 'rule_subject_states'
+  >('vpp-alerts-');
 
   it('keeps open alerts, held resolutions, pending deliveries and rule states after close and reopen', async () => {
     const first = open();
@@ -54,9 +48,8 @@ describe('SqliteAlerts on a file', () => {
     const [b] = first.alerts.applyRuleResults({ signals: [fire(1_000, { subjectId: 'dev-2' })] });
     first.alerts.routeTransitions([{ seq: b!.transition.seq, integrations: [] }], 1_000);
     const [resolved] = first.alerts.applyRuleResults({ signals: [clear(2_000, { subjectId: 'dev-2' })] });
-    await first.close();
 
-    const second = open();
+    const second = await reopen(first);
     expect(second.alerts.listOpenAlerts()).toEqual([a!.alert]);
     expect(second.alerts.loadRuleStates()).toEqual([{ ruleId: 'soc-low', subjectId: 'dev-1', status: 'active', sinceMs: 900, data: { last: 5 } }]);
     expect(second.alerts.nextDueAtMs()).toBe(1_000);
@@ -91,31 +84,16 @@ describe('SqliteAlerts on a file', () => {
     const [fired] = store.alerts.applyRuleResults({ signals: [fire(1_000)] });
     store.alerts.routeTransitions([{ seq: fired!.transition.seq, integrations: ['hook'] }], 1_000);
     const [delivery] = store.alerts.dueDeliveries(1_000, 10);
-    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       applyRuleResults: () => store.alerts.applyRuleResults({ signals: [fire(1_000, { subjectId: 'dev-2' })] }),
       acknowledgeAlert: () => store.alerts.acknowledgeAlert(fired!.alert.id, { actor: 'ops', note: null, atMs: 1_100 }),
       markDelivered: () => store.alerts.markDelivered(delivery!.id, 1_100),
       pruneAlerts: () => store.alerts.pruneAlerts(1_100, 0),
     };
-    try {
-      other.exec('BEGIN IMMEDIATE');
-      for (const [name, write] of Object.entries(writes)) {
-        let caught: unknown;
-        try {
-          write();
-        } catch (error) {
-          caught = error;
-        }
-        expect(caught, name).toBeInstanceOf(StoreError);
-        expect((caught as StoreError).code, name).toBe('unavailable');
-      }
+    expectWritesUnavailableWhileLocked(writes, () => {
       // Readers go on in WAL mode.
       expect(store.alerts.listOpenAlerts()).toHaveLength(1);
-      other.exec('ROLLBACK');
-    } finally {
-      other.close();
-    }
+    });
     expect(store.alerts.listOpenAlerts()).toHaveLength(1);
     for (const write of Object.values(writes)) write();
     expect(store.alerts.listOpenAlerts().map((a) => a.state)).toEqual(['firing', 'acknowledged']);
@@ -210,16 +188,17 @@ describe('SqliteAlerts on a file', () => {
     const store = open();
     store.alerts.applyRuleResults({ signals: [fire(1_000)] });
     await store.close();
-    expect(() => store.alerts.listOpenAlerts()).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.alerts.applyRuleResults({ signals: [fire(1_000, { subjectId: 'dev-2' })] })).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.alerts.nextDueAtMs()).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expectUnavailable(
+      () => store.alerts.listOpenAlerts(),
+      () => store.alerts.applyRuleResults({ signals: [fire(1_000, { subjectId: 'dev-2' })] }),
+      () => store.alerts.nextDueAtMs(),
+    );
   });
 
   it('refuses a second open alert of one (rule, subject) in the schema itself', () => {
     const store = open();
     store.alerts.applyRuleResults({ signals: [fire(1_000)] });
-    const raw = new Database(file());
-    try {
+    writeRaw((raw) => {
       const insert = raw.prepare(
         `INSERT INTO alerts (rule_id, severity, subject_kind, subject_id, state, summary, value, labels, opened_at_ms, fired_at_ms)
          VALUES ('soc-low', 'warning', 'device', ?, ?, '', NULL, '{}', 1, 1)`,
@@ -227,16 +206,12 @@ describe('SqliteAlerts on a file', () => {
       expect(() => insert.run('dev-1', 'acknowledged')).toThrow(/UNIQUE/);
       insert.run('dev-1', 'resolved');
       insert.run('dev-2', 'firing');
-    } finally {
-      raw.close();
-    }
+    });
   });
 
   it('uses its indexes for the latest alert of (rule, subject), the transitions to route and the due deliveries', () => {
     const store = open();
-    const statements = (store.alerts as unknown as { stmt: Record<string, Database.Statement> }).stmt;
-    const plan = (name: string, ...params: unknown[]) =>
-      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${statements[name]!.source}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
+    const plan = (name: string, ...params: unknown[]) => planOf(store.alerts, name, ...params);
     expect(plan('latestOf', 'r', 's')).toMatch(/SEARCH alerts USING (COVERING )?INDEX alerts_rule_subject \(rule_id=\? AND subject_id=\?\)/);
     expect(plan('toRoute', 1, 10)).toMatch(/alert_transitions USING INDEX alert_transitions_to_route/);
     const due = plan('due', 1, 10);
@@ -246,21 +221,17 @@ describe('SqliteAlerts on a file', () => {
   });
 
   it('migrates a version 3 file with data to version 4, keeping its data and adding empty alert tables', () => {
-    const raw = new Database(file());
-    raw.pragma('journal_mode = WAL');
-    migrateSchema(raw, MIGRATIONS.slice(0, 3));
-    expect(raw.pragma('user_version', { simple: true })).toBe(3);
-    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
-    raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('dev-1', 'battery', 'site-1', 'h1', 1000)").run();
-    raw.prepare("INSERT INTO device_state (device_id, last_ts, last_seen_ms, last_seq, metrics, online, status, presence, presence_since_ms) VALUES ('dev-1', 5, 6, 7, '{\"socPct\":3}', 1, NULL, 'online', 4)").run();
-    raw
-      .prepare('INSERT INTO dead_letters (received_at_ms, topic, client_id, reason, detail, payload, payload_bytes, payload_sha256, truncated, stored_bytes) VALUES (1, ?, NULL, ?, ?, ?, 1, ?, 0, 9)')
-      .run('t', 'schema', 'd', Buffer.from('x'), 'h');
-    raw.close();
+    createAtVersion(3, (raw) => {
+      raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+      raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('dev-1', 'battery', 'site-1', 'h1', 1000)").run();
+      raw.prepare("INSERT INTO device_state (device_id, last_ts, last_seen_ms, last_seq, metrics, online, status, presence, presence_since_ms) VALUES ('dev-1', 5, 6, 7, '{\"socPct\":3}', 1, NULL, 'online', 4)").run();
+      raw
+        .prepare('INSERT INTO dead_letters (received_at_ms, topic, client_id, reason, detail, payload, payload_bytes, payload_sha256, truncated, stored_bytes) VALUES (1, ?, NULL, ?, ?, ?, 1, ?, 0, 9)')
+        .run('t', 'schema', 'd', Buffer.from('x'), 'h');
+    });
 
     const store = open();
-    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(4);
+    expectCurrentVersion(4);
     expect(store.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h1']);
     expect(store.getDeviceState('dev-1')).toMatchObject({ presence: 'online', metrics: { socPct: 3 } });
     expect(store.countDeadLettersByReason()).toEqual({ schema: 1 });

@@ -47,7 +47,7 @@ import {
   type OperatorDecision,
   type TransitionDraft,
 } from './alert-lifecycle.ts';
-import { guard, immediateTransaction, requireLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
+import { guard, immediateTransaction, pruneByRetention, requireLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
 import {
   StoreError,
   type AlertOutbox,
@@ -664,19 +664,7 @@ export class SqliteAlerts implements AlertStore, AlertOutbox {
    * would have reopened the pruned one.
    */
   pruneAlerts(nowMs: number, retentionMs: number): number {
-    requireSafeInteger('prune alerts: nowMs', nowMs);
-    if (retentionMs === Infinity) return 0;
-    if (typeof retentionMs !== 'number' || !Number.isFinite(retentionMs) || retentionMs < 0) {
-      throw new StoreError('invalid', `prune alerts: retentionMs must be a non-negative number or Infinity, got ${String(retentionMs)}`);
-    }
-    // A duration, often computed from days (0.0123 * 86 400 000 is not a whole number), so it is rounded rather than refused.
-    const cutoffMs = nowMs - Math.round(retentionMs);
-    let pruned = 0;
-    for (;;) {
-      const n = guard('prune alerts', () => this.pruneTx(cutoffMs));
-      pruned += n;
-      if (n < PRUNE_ALERTS_PER_TRANSACTION) return pruned;
-    }
+    return pruneByRetention('prune alerts', nowMs, retentionMs, PRUNE_ALERTS_PER_TRANSACTION, this.pruneTx);
   }
 
   // ---- Inside transactions ------------------------------------------------------

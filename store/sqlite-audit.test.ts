@@ -4,11 +4,10 @@
  * lock timeouts, pruning across several transactions, the append-only
  * trigger, query plans, and the migration from version 6.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeAuditStoreContract } from './contract/index.ts';
-import { MIGRATIONS, SCHEMA_VERSION, StoreError, migrateSchema, type AuditRecord } from './index.ts';
-import { openTempStore, useStoreFiles } from './test-store-files.ts';
+import { type AuditRecord } from './index.ts';
+import { expectUnavailable, openTempStore, useStoreFiles } from './test-store-files.ts';
 
 const T0 = 1_000_000;
 
@@ -33,15 +32,14 @@ describeAuditStoreContract('SqliteStore.audit', async () => {
 });
 
 describe('SqliteAudit on a file', () => {
-  const { file, open, readRaw, countRows } = useStoreFiles<'audit_log'>('vpp-audit-');
+  const { open, reopen, countRows, writeRaw, expectWritesUnavailableWhileLocked, explain, createAtVersion, expectCurrentVersion } = useStoreFiles<'audit_log'>('vpp-audit-');
 
   it('keeps records after close and reopen, and goes on with greater ids', async () => {
     const first = open();
     first.audit.appendAudit([record({ target: 'a' }), record({ target: 'b', summary: null })]);
     const listed = first.audit.listAudit({ limit: 10 });
-    await first.close();
 
-    const second = open();
+    const second = await reopen(first);
     expect(second.audit.listAudit({ limit: 10 })).toEqual(listed);
     second.audit.appendAudit([record({ target: 'c' })]);
     const after = second.audit.listAudit({ limit: 10 });
@@ -65,29 +63,14 @@ describe('SqliteAudit on a file', () => {
   it('fails appends and pruning with unavailable while another connection holds the write lock, writing nothing, and writes once it is released', () => {
     const store = open({ busyTimeoutMs: 50 });
     store.audit.appendAudit([record({ atMs: 0, target: 'old' })]);
-    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       appendAudit: () => store.audit.appendAudit([record({ target: 'x' }), record({ target: 'y' })]),
       pruneAudit: () => store.audit.pruneAudit(T0, 1_000),
     };
-    try {
-      other.exec('BEGIN IMMEDIATE');
-      for (const [name, write] of Object.entries(writes)) {
-        let caught: unknown;
-        try {
-          write();
-        } catch (error) {
-          caught = error;
-        }
-        expect(caught, name).toBeInstanceOf(StoreError);
-        expect((caught as StoreError).code, name).toBe('unavailable');
-      }
+    expectWritesUnavailableWhileLocked(writes, () => {
       // Readers go on in WAL mode.
       expect(store.audit.listAudit({ limit: 10 })).toHaveLength(1);
-      other.exec('ROLLBACK');
-    } finally {
-      other.close();
-    }
+    });
     expect(countRows('audit_log')).toBe(1);
     for (const write of Object.values(writes)) write();
     expect(store.audit.listAudit({ limit: 10 }).map((r) => r.target)).toEqual(['y', 'x']);
@@ -96,9 +79,11 @@ describe('SqliteAudit on a file', () => {
   it('shares the store’s connection: closing the store makes audit calls unavailable', async () => {
     const store = open();
     await store.close();
-    expect(() => store.audit.appendAudit([record()])).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.audit.listAudit({ limit: 1 })).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.audit.pruneAudit(T0, 0)).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expectUnavailable(
+      () => store.audit.appendAudit([record()]),
+      () => store.audit.listAudit({ limit: 1 }),
+      () => store.audit.pruneAudit(T0, 0),
+    );
   });
 
   it('prunes many records across several transactions, keeping the newer ones', () => {
@@ -113,19 +98,14 @@ describe('SqliteAudit on a file', () => {
 
   it('refuses to edit a record in the schema itself, and allows retention to delete', () => {
     open().audit.appendAudit([record()]);
-    const raw = new Database(file());
-    try {
+    writeRaw((raw) => {
       expect(() => raw.prepare("UPDATE audit_log SET actor = 'someone else'").run()).toThrow(/append-only/);
       expect(raw.prepare('DELETE FROM audit_log').run().changes).toBe(1);
-    } finally {
-      raw.close();
-    }
+    });
   });
 
   it('uses its indexes for listing by actor, action, target and time, and for pruning, sorting only a time range', () => {
     open();
-    const explain = (sql: string, ...params: unknown[]) =>
-      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
     const list = (where: string, ...params: unknown[]) => explain(`SELECT id FROM audit_log WHERE ${where} ORDER BY id DESC LIMIT 10`, ...params);
 
     expect(list('actor = ? AND id < ?', 'ci', 5)).toMatch(/SEARCH audit_log USING (COVERING )?INDEX audit_log_actor \(actor=\? AND rowid<\?\)/);
@@ -138,16 +118,12 @@ describe('SqliteAudit on a file', () => {
   });
 
   it('migrates a version 6 file with data to version 7, keeping its data and adding an empty audit log', () => {
-    const raw = new Database(file());
-    raw.pragma('journal_mode = WAL');
-    migrateSchema(raw, MIGRATIONS.slice(0, 6));
-    expect(raw.pragma('user_version', { simple: true })).toBe(6);
-    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
-    raw.close();
+    createAtVersion(6, (raw) => {
+      raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+    });
 
     const store = open();
-    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(7);
+    expectCurrentVersion(7);
     expect(store.getSite('site-1')).toEqual({ id: 'site-1', region: 'north', name: 'One' });
     expect(store.audit.listAudit({ limit: 10 })).toEqual([]);
     store.audit.appendAudit([record()]);

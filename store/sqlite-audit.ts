@@ -12,7 +12,7 @@
  */
 import type Database from 'better-sqlite3';
 import { cutText } from './alert-lifecycle.ts';
-import { guard, immediateTransaction, isPlainObject, serializeJson } from './sqlite-common.ts';
+import { guard, immediateTransaction, isOperatorRole, isPlainObject, requirePageLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
 import { OPERATOR_ROLES, StoreError, type AuditRecord, type AuditStore, type OperatorRole, type StoredAuditRecord } from './types.ts';
 
 /** Characters (UTF-16 units) kept of each string; longer ones are cut, never inside a surrogate pair. */
@@ -73,10 +73,6 @@ function recordFromRow(row: AuditRow): StoredAuditRecord {
   };
 }
 
-function isRole(value: unknown): value is OperatorRole {
-  return (OPERATOR_ROLES as readonly unknown[]).includes(value);
-}
-
 const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
 
 /**
@@ -134,7 +130,7 @@ function checkRecord(what: string, record: AuditRecord, problems: string[]): Ins
   const own: string[] = [];
   if (!Number.isSafeInteger(record.atMs)) own.push(`atMs must be an integer within ±(2^53 - 1), got ${String(record.atMs)}`);
   const actor = checkString('actor', record.actor, MAX_AUDIT_ACTOR_CHARS, { nullable: true, nonEmpty: false }, own);
-  if (record.role !== null && !isRole(record.role)) own.push(`role must be null or one of ${OPERATOR_ROLES.join(', ')}, got ${String(record.role)}`);
+  if (record.role !== null && !isOperatorRole(record.role)) own.push(`role must be null or one of ${OPERATOR_ROLES.join(', ')}, got ${String(record.role)}`);
   const address = checkString('address', record.address, MAX_AUDIT_ADDRESS_CHARS, { nullable: false, nonEmpty: false }, own);
   const action = checkString('action', record.action, MAX_AUDIT_ACTION_CHARS, { nullable: false, nonEmpty: true }, own);
   const target = checkString('target', record.target, MAX_AUDIT_TARGET_CHARS, { nullable: true, nonEmpty: false }, own);
@@ -223,9 +219,7 @@ export class SqliteAudit implements AuditStore {
   listAudit(query: { actor?: string; action?: string; target?: string; fromMs?: number; toMs?: number; limit: number; beforeId?: number }): StoredAuditRecord[] {
     if (!isPlainObject(query)) throw new StoreError('invalid', 'list audit: the query must be an object');
     const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) {
-      throw new StoreError('invalid', `list audit: limit must be an integer from 1 to ${MAX_AUDIT_PAGE}, got ${String(limit)}`);
-    }
+    requirePageLimit('list audit', limit, MAX_AUDIT_PAGE);
     const where: string[] = [];
     const params: Record<string, unknown> = { limit };
     const strings = [
@@ -271,7 +265,7 @@ export class SqliteAudit implements AuditStore {
    * integer.
    */
   pruneAudit(nowMs: number, retentionMs: number): number {
-    if (!Number.isSafeInteger(nowMs)) throw new StoreError('invalid', `prune audit: nowMs must be an integer within ±(2^53 - 1), got ${String(nowMs)}`);
+    requireSafeInteger('prune audit: nowMs', nowMs);
     if (retentionMs === Number.POSITIVE_INFINITY) return 0;
     if (!Number.isSafeInteger(retentionMs) || retentionMs < 0) {
       throw new StoreError('invalid', `prune audit: retentionMs must be a non-negative integer or Infinity, got ${String(retentionMs)}`);

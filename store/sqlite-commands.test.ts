@@ -5,23 +5,11 @@
  * own guard of one command per (device, idempotency key), query plans, and
  * the migration from version 4.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { Ack } from '../protocol/index.ts';
 import { describeCommandStoreContract } from './contract/index.ts';
-import {
-  MAX_TRANSITIONS_PER_COMMAND,
-  MIGRATIONS,
-  SCHEMA_VERSION,
-  StoreError,
-  migrateSchema,
-  type NewCommand,
-} from './index.ts';
-import { openTempStore, useStoreFiles } from './test-store-files.ts';
-
-function uuid(n: number): string {
-  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
-}
+import { MAX_TRANSITIONS_PER_COMMAND, type NewCommand } from './index.ts';
+import { expectUnavailable, openTempStore, useStoreFiles, uuid } from './test-store-files.ts';
 
 function newCommand(n: number, values: Partial<NewCommand> = {}): NewCommand {
   return { id: uuid(n), deviceId: 'dev-1', type: 'setPower', params: { powerW: 3_000 }, expiresAtMs: 100_000, ...values };
@@ -35,7 +23,9 @@ describeCommandStoreContract('SqliteStore.commands', async () => {
 });
 
 describe('SqliteCommands on a file', () => {
-  const { file, open, readRaw, countRows } = useStoreFiles<'commands' | 'command_transitions'>('vpp-commands-');
+  const { open, reopen, countRows, writeRaw, expectWritesUnavailableWhileLocked, explain, planOf, createAtVersion, expectCurrentVersion } = useStoreFiles<
+    'commands' | 'command_transitions'
+  >('vpp-commands-');
 
   it('keeps every unfinished command after close and reopen: a pending one is still due, a sent one at its next attempt', async () => {
     const first = open();
@@ -44,9 +34,8 @@ describe('SqliteCommands on a file', () => {
     const sent = first.commands.markSent(uuid(2), { atMs: 1_100, nextAttemptAtMs: 5_000 });
     first.commands.createCommand(newCommand(3, { deviceId: 'dev-3' }), 1_000);
     const accepted = first.commands.applyAck('dev-3', ack(uuid(3), 'accepted', { applied: { powerW: 2_500 } }), 1_200);
-    await first.close();
 
-    const second = open();
+    const second = await reopen(first);
     expect(second.commands.dueCommands(1_000, 10)).toEqual([pending]);
     expect(second.commands.dueCommands(5_000, 10)).toEqual([pending, sent]);
     expect(second.commands.getCommand(uuid(3))).toEqual(accepted);
@@ -82,7 +71,6 @@ describe('SqliteCommands on a file', () => {
     store.commands.createCommand(newCommand(1, { expiresAtMs: 2_000 }), 1_000);
     store.commands.createCommand(newCommand(2), 1_000);
     store.commands.createCommand(newCommand(3), 1_000);
-    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       createCommand: () => store.commands.createCommand(newCommand(4), 1_000),
       markSent: () => store.commands.markSent(uuid(2), { atMs: 1_100, nextAttemptAtMs: 2_100 }),
@@ -91,24 +79,10 @@ describe('SqliteCommands on a file', () => {
       failCommand: () => store.commands.failCommand(uuid(4), { atMs: 2_100, reason: 'tries spent' }),
       pruneCommands: () => store.commands.pruneCommands(3_000, 0),
     };
-    try {
-      other.exec('BEGIN IMMEDIATE');
-      for (const [name, write] of Object.entries(writes)) {
-        let caught: unknown;
-        try {
-          write();
-        } catch (error) {
-          caught = error;
-        }
-        expect(caught, name).toBeInstanceOf(StoreError);
-        expect((caught as StoreError).code, name).toBe('unavailable');
-      }
+    expectWritesUnavailableWhileLocked(writes, () => {
       // Readers go on in WAL mode.
       expect(store.commands.countCommands().pending).toBe(3);
-      other.exec('ROLLBACK');
-    } finally {
-      other.close();
-    }
+    });
     expect(countRows('command_transitions')).toBe(3);
     for (const write of Object.values(writes)) write();
     expect(store.commands.countCommands()).toMatchObject({ pending: 0, sent: 1, accepted: 1, expired: 0, failed: 0 });
@@ -120,9 +94,11 @@ describe('SqliteCommands on a file', () => {
     const store = open();
     store.commands.createCommand(newCommand(1), 1_000);
     await store.close();
-    expect(() => store.commands.getCommand(uuid(1))).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.commands.createCommand(newCommand(2), 1_000)).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.commands.countCommands()).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expectUnavailable(
+      () => store.commands.getCommand(uuid(1)),
+      () => store.commands.createCommand(newCommand(2), 1_000),
+      () => store.commands.countCommands(),
+    );
   });
 
   it('refuses an ack that AckSchema refuses or whose applied is over 1 KiB, and times that are not integers, with invalid, writing nothing', () => {
@@ -235,8 +211,7 @@ describe('SqliteCommands on a file', () => {
   it('refuses a second command with the same (device, idempotency key) in the schema itself', () => {
     const store = open();
     store.commands.createCommand(newCommand(1, { idempotencyKey: 'k' }), 1_000);
-    const raw = new Database(file());
-    try {
+    writeRaw((raw) => {
       const insert = raw.prepare(
         `INSERT INTO commands (id, device_id, type, params, state, created_at_ms, expires_at_ms, idempotency_key)
          VALUES (?, ?, 'setPower', '{}', 'pending', 1, 2, ?)`,
@@ -246,17 +221,12 @@ describe('SqliteCommands on a file', () => {
       insert.run(uuid(4), 'dev-1', null);
       insert.run(uuid(5), 'dev-1', null);
       expect(() => raw.prepare("UPDATE commands SET state = 'lost' WHERE id = ?").run(uuid(3))).toThrow(/CHECK/);
-    } finally {
-      raw.close();
-    }
+    });
   });
 
   it('uses its indexes for due commands, expiry, idempotency, listing, the latest per device and pruning', () => {
     const store = open();
-    const statements = (store.commands as unknown as { stmt: Record<string, Database.Statement> }).stmt;
-    const explain = (sql: string, ...params: unknown[]) =>
-      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
-    const plan = (name: string, ...params: unknown[]) => explain(statements[name]!.source, ...params);
+    const plan = (name: string, ...params: unknown[]) => planOf(store.commands, name, ...params);
 
     expect(plan('due', 1, 1, 10)).toMatch(/SEARCH commands USING INDEX commands_due \(next_attempt_at_ms<\?\)/);
     expect(plan('unacceptedExpired', 1)).not.toMatch(/TEMP B-TREE/);
@@ -285,24 +255,20 @@ describe('SqliteCommands on a file', () => {
   });
 
   it('migrates a version 4 file with data to version 5, keeping its data and adding empty command tables', () => {
-    const raw = new Database(file());
-    raw.pragma('journal_mode = WAL');
-    migrateSchema(raw, MIGRATIONS.slice(0, 4));
-    expect(raw.pragma('user_version', { simple: true })).toBe(4);
-    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
-    raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('dev-1', 'battery', 'site-1', 'h1', 1000)").run();
-    raw.prepare("INSERT INTO device_state (device_id, last_ts, last_seen_ms, last_seq, metrics, online, status, presence, presence_since_ms) VALUES ('dev-1', 5, 6, 7, '{\"socPct\":3}', 1, NULL, 'online', 4)").run();
-    raw
-      .prepare(
-        `INSERT INTO alerts (rule_id, severity, subject_kind, subject_id, state, summary, value, labels, opened_at_ms, fired_at_ms)
-         VALUES ('soc-low', 'warning', 'device', 'dev-1', 'firing', 'SoC low', 5, '{}', 1000, 1000)`,
-      )
-      .run();
-    raw.close();
+    createAtVersion(4, (raw) => {
+        raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+      raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('dev-1', 'battery', 'site-1', 'h1', 1000)").run();
+      raw.prepare("INSERT INTO device_state (device_id, last_ts, last_seen_ms, last_seq, metrics, online, status, presence, presence_since_ms) VALUES ('dev-1', 5, 6, 7, '{\"socPct\":3}', 1, NULL, 'online', 4)").run();
+      raw
+        .prepare(
+          `INSERT INTO alerts (rule_id, severity, subject_kind, subject_id, state, summary, value, labels, opened_at_ms, fired_at_ms)
+           VALUES ('soc-low', 'warning', 'device', 'dev-1', 'firing', 'SoC low', 5, '{}', 1000, 1000)`,
+        )
+        .run();
+    });
 
     const store = open();
-    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(5);
+    expectCurrentVersion(5);
     expect(store.getAcceptedSecretHashes('dev-1', 2_000)).toEqual(['h1']);
     expect(store.getDeviceState('dev-1')).toMatchObject({ presence: 'online', metrics: { socPct: 3 } });
     expect(store.alerts.listOpenAlerts()).toMatchObject([{ id: '1', subjectId: 'dev-1', state: 'firing' }]);

@@ -26,10 +26,13 @@ import {
   immediateTransaction,
   isPlainObject,
   isStringOfLength,
+  isUuid,
+  pruneByRetention,
   requireLimit,
+  requirePageLimit,
   requireSafeInteger,
   serializeJson,
-  UUID,
+  UUID_PROBLEM,
 } from './sqlite-common.ts';
 import { StoreError, type CommandQuery, type CommandStore, type CommandTransition, type NewCommand, type StoredCommand } from './types.ts';
 
@@ -153,7 +156,7 @@ function transitionFromRow(row: TransitionRow): CommandTransition {
  */
 function checkNewCommand(command: NewCommand, nowMs: number): CheckedCommand {
   const problems: string[] = [];
-  if (typeof command.id !== 'string' || !UUID.test(command.id)) problems.push('id must be a UUID in lowercase hex (8-4-4-4-12)');
+  if (!isUuid(command.id)) problems.push(UUID_PROBLEM);
   if (!isStringOfLength(command.deviceId, 1, MAX_COMMAND_DEVICE_ID_CHARS)) problems.push(`deviceId must be a string of 1 to ${MAX_COMMAND_DEVICE_ID_CHARS} characters`);
   if (!(COMMAND_TYPES as readonly unknown[]).includes(command.type)) problems.push(`type must be one of ${COMMAND_TYPES.join(', ')}`);
   let params: string | undefined;
@@ -396,9 +399,7 @@ export class SqliteCommands implements CommandStore {
    */
   listCommands(query: CommandQuery): { commands: StoredCommand[]; next: string | null } {
     const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_COMMAND_PAGE) {
-      throw new StoreError('invalid', `list commands: limit must be an integer from 1 to ${MAX_COMMAND_PAGE}, got ${String(limit)}`);
-    }
+    requirePageLimit('list commands', limit, MAX_COMMAND_PAGE);
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: limit + 1 };
     if (query.deviceId !== undefined) {
@@ -557,19 +558,7 @@ export class SqliteCommands implements CommandStore {
    * retry a request.
    */
   pruneCommands(nowMs: number, retentionMs: number): number {
-    checkTime('prune commands', 'nowMs', nowMs);
-    if (retentionMs === Infinity) return 0;
-    if (typeof retentionMs !== 'number' || !Number.isFinite(retentionMs) || retentionMs < 0) {
-      throw new StoreError('invalid', `prune commands: retentionMs must be a non-negative number or Infinity, got ${String(retentionMs)}`);
-    }
-    // A duration, often computed from days, so it is rounded rather than refused.
-    const cutoffMs = nowMs - Math.round(retentionMs);
-    let pruned = 0;
-    for (;;) {
-      const n = guard('prune commands', () => this.pruneTx(cutoffMs));
-      pruned += n;
-      if (n < PRUNE_COMMANDS_PER_TRANSACTION) return pruned;
-    }
+    return pruneByRetention('prune commands', nowMs, retentionMs, PRUNE_COMMANDS_PER_TRANSACTION, this.pruneTx);
   }
 
   // ---- Inside transactions ------------------------------------------------------

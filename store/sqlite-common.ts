@@ -1,11 +1,11 @@
 /**
  * What the SQLite port implementations share: turning driver errors into
  * StoreErrors (and so telling a writer whether to retry or to isolate), and
- * the checks every request gets before it touches the database, and the
- * listing cursors of commands and dispatches.
+ * the checks every request gets before it touches the database, the
+ * listing cursors of commands and dispatches, and pruning by a retention.
  */
 import Database from 'better-sqlite3';
-import { StoreError } from './types.ts';
+import { OPERATOR_ROLES, StoreError, type OperatorRole } from './types.ts';
 
 /**
  * Primary result codes (extended codes such as SQLITE_IOERR_SHORT_READ or
@@ -146,4 +146,46 @@ export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmedia
  */
 export function immediateTransaction<A extends unknown[], R>(db: Database.Database, fn: (...args: A) => R): (...args: A) => R {
   return db.transaction(fn).immediate;
+}
+
+/** Refuses a page size that is not an integer from 1 to `max`, with 'invalid' (e.g. action 'list commands'). */
+export function requirePageLimit(action: string, limit: number, max: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) {
+    throw new StoreError('invalid', `${action}: limit must be an integer from 1 to ${max}, got ${String(limit)}`);
+  }
+}
+
+/** The problem listed for an id that is not a UUID (see UUID). */
+export const UUID_PROBLEM = 'id must be a UUID in lowercase hex (8-4-4-4-12)';
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+export function isOperatorRole(value: unknown): value is OperatorRole {
+  return (OPERATOR_ROLES as readonly unknown[]).includes(value);
+}
+
+/**
+ * Prunes by a retention: 'invalid' for a nowMs that is not an integer or a
+ * retentionMs that is negative or not a number; Infinity keeps everything.
+ * The retention is a duration, often computed from days (0.0123 * 86 400 000
+ * is not a whole number), so it is rounded rather than refused. Calls
+ * pruneBatch(cutoffMs), one transaction deleting at most batchSize rows,
+ * until a batch comes back short, so other writers wait at most a short
+ * while; returns how many were deleted in all.
+ */
+export function pruneByRetention(action: string, nowMs: number, retentionMs: number, batchSize: number, pruneBatch: (cutoffMs: number) => number): number {
+  requireSafeInteger(`${action}: nowMs`, nowMs);
+  if (retentionMs === Infinity) return 0;
+  if (typeof retentionMs !== 'number' || !Number.isFinite(retentionMs) || retentionMs < 0) {
+    throw new StoreError('invalid', `${action}: retentionMs must be a non-negative number or Infinity, got ${String(retentionMs)}`);
+  }
+  const cutoffMs = nowMs - Math.round(retentionMs);
+  let pruned = 0;
+  for (;;) {
+    const n = guard(action, () => pruneBatch(cutoffMs));
+    pruned += n;
+    if (n < batchSize) return pruned;
+  }
 }

@@ -4,22 +4,10 @@
  * processes on one file, lock timeouts, the bound as an option, the
  * schema's own checks, query plans, and the migration from version 5.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeDispatchStoreContract } from './contract/index.ts';
-import {
-  MAX_DISPATCH_SAMPLES,
-  MIGRATIONS,
-  SCHEMA_VERSION,
-  StoreError,
-  migrateSchema,
-  type NewDispatch,
-} from './index.ts';
-import { openTempStore, useStoreFiles } from './test-store-files.ts';
-
-function uuid(n: number): string {
-  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
-}
+import { MAX_DISPATCH_SAMPLES, type NewDispatch } from './index.ts';
+import { expectUnavailable, openTempStore, useStoreFiles, uuid } from './test-store-files.ts';
 
 function newDispatch(n: number, values: Partial<NewDispatch> = {}): NewDispatch {
   return {
@@ -43,7 +31,9 @@ describeDispatchStoreContract('SqliteStore.dispatches', async (options) => {
 });
 
 describe('SqliteDispatches on a file', () => {
-  const { file, open, readRaw, countRows } = useStoreFiles<'dispatches' | 'dispatch_samples'>('vpp-dispatches-');
+  const { open, reopen, countRows, writeRaw, expectWritesUnavailableWhileLocked, explain, planOf, createAtVersion, expectCurrentVersion } = useStoreFiles<
+    'dispatches' | 'dispatch_samples'
+  >('vpp-dispatches-');
 
   it('keeps dispatches after close and reopen: a running one is still running, with its setpoints, last loop and samples', async () => {
     const first = open();
@@ -53,9 +43,8 @@ describe('SqliteDispatches on a file', () => {
     first.dispatches.createDispatch(newDispatch(3), 5_000);
     const cancelled = first.dispatches.updateDispatch(uuid(3), { state: 'cancelled', reason: 'operator' }, 6_000);
     first.dispatches.addDispatchSample(uuid(1), sample(10_000));
-    await first.close();
 
-    const second = open();
+    const second = await reopen(first);
     expect(second.dispatches.runningDispatches(15_000)).toEqual([active]);
     expect(second.dispatches.runningDispatches(20_000)).toEqual([active, scheduled]);
     expect(second.dispatches.getDispatch(uuid(1))?.setpoints).toEqual({ 'bat-1': 4_500, 'bat-3': 3_500 });
@@ -81,30 +70,15 @@ describe('SqliteDispatches on a file', () => {
   it('fails dispatch writes with unavailable while another connection holds the write lock, writing nothing, and writes once it is released', () => {
     const store = open({ busyTimeoutMs: 50 });
     store.dispatches.createDispatch(newDispatch(1), 5_000);
-    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       createDispatch: () => store.dispatches.createDispatch(newDispatch(2), 5_000),
       updateDispatch: () => store.dispatches.updateDispatch(uuid(1), { state: 'active' }, 10_000),
       addDispatchSample: () => store.dispatches.addDispatchSample(uuid(1), sample(10_000)),
     };
-    try {
-      other.exec('BEGIN IMMEDIATE');
-      for (const [name, write] of Object.entries(writes)) {
-        let caught: unknown;
-        try {
-          write();
-        } catch (error) {
-          caught = error;
-        }
-        expect(caught, name).toBeInstanceOf(StoreError);
-        expect((caught as StoreError).code, name).toBe('unavailable');
-      }
+    expectWritesUnavailableWhileLocked(writes, () => {
       // Readers go on in WAL mode.
       expect(store.dispatches.runningDispatches(10_000)).toHaveLength(1);
-      other.exec('ROLLBACK');
-    } finally {
-      other.close();
-    }
+    });
     expect(countRows('dispatches')).toBe(1);
     expect(countRows('dispatch_samples')).toBe(0);
     for (const write of Object.values(writes)) write();
@@ -119,9 +93,11 @@ describe('SqliteDispatches on a file', () => {
     const store = open();
     store.dispatches.createDispatch(newDispatch(1), 5_000);
     await store.close();
-    expect(() => store.dispatches.getDispatch(uuid(1))).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.dispatches.createDispatch(newDispatch(2), 5_000)).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.dispatches.runningDispatches(10_000)).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expectUnavailable(
+      () => store.dispatches.getDispatch(uuid(1)),
+      () => store.dispatches.createDispatch(newDispatch(2), 5_000),
+      () => store.dispatches.runningDispatches(10_000),
+    );
   });
 
   it(`keeps ${MAX_DISPATCH_SAMPLES} samples per dispatch by default and refuses a bound that is not a positive integer`, () => {
@@ -134,21 +110,15 @@ describe('SqliteDispatches on a file', () => {
 
   it('refuses an unknown state and a sample of no dispatch in the schema itself', () => {
     open().dispatches.createDispatch(newDispatch(1), 5_000);
-    const raw = new Database(file());
-    try {
+    writeRaw((raw) => {
       expect(() => raw.prepare("UPDATE dispatches SET state = 'paused'").run()).toThrow(/CHECK constraint failed/);
       expect(() => raw.prepare(`INSERT INTO dispatch_samples VALUES ('${uuid(9)}', 1, 1, 1, 1, 1)`).run()).toThrow(/FOREIGN KEY constraint failed/);
-    } finally {
-      raw.close();
-    }
+    });
   });
 
   it('uses its indexes for running dispatches, samples and listing, without sorting', () => {
     const store = open();
-    const statements = (store.dispatches as unknown as { stmt: Record<string, Database.Statement> }).stmt;
-    const explain = (sql: string, ...params: unknown[]) =>
-      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
-    const plan = (name: string, ...params: unknown[]) => explain(statements[name]!.source, ...params);
+    const plan = (name: string, ...params: unknown[]) => planOf(store.dispatches, name, ...params);
 
     expect(plan('running', 1)).toMatch(/dispatches USING INDEX dispatches_running/);
     expect(plan('running', 1)).not.toMatch(/TEMP B-TREE/);
@@ -166,24 +136,20 @@ describe('SqliteDispatches on a file', () => {
   });
 
   it('migrates a version 5 file with data to version 6, keeping its data and adding empty dispatch tables', () => {
-    const raw = new Database(file());
-    raw.pragma('journal_mode = WAL');
-    migrateSchema(raw, MIGRATIONS.slice(0, 5));
-    expect(raw.pragma('user_version', { simple: true })).toBe(5);
-    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
-    raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('bat-1', 'battery', 'site-1', 'h1', 1000)").run();
-    raw
-      .prepare(
-        `INSERT INTO commands (id, device_id, type, params, state, created_at_ms, expires_at_ms, attempts, next_attempt_at_ms, dispatch_id)
-         VALUES ('${uuid(7)}', 'bat-1', 'setPower', '{"powerW":5000}', 'pending', 1000, 90000, 0, 1000, '${uuid(1)}')`,
-      )
-      .run();
-    raw.prepare(`INSERT INTO command_transitions VALUES ('${uuid(7)}', 1, 'pending', 1000, NULL)`).run();
-    raw.close();
+    createAtVersion(5, (raw) => {
+      raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+      raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('bat-1', 'battery', 'site-1', 'h1', 1000)").run();
+      raw
+        .prepare(
+          `INSERT INTO commands (id, device_id, type, params, state, created_at_ms, expires_at_ms, attempts, next_attempt_at_ms, dispatch_id)
+           VALUES ('${uuid(7)}', 'bat-1', 'setPower', '{"powerW":5000}', 'pending', 1000, 90000, 0, 1000, '${uuid(1)}')`,
+        )
+        .run();
+      raw.prepare(`INSERT INTO command_transitions VALUES ('${uuid(7)}', 1, 'pending', 1000, NULL)`).run();
+    });
 
     const store = open();
-    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(6);
+    expectCurrentVersion(6);
     expect(store.getAcceptedSecretHashes('bat-1', 2_000)).toEqual(['h1']);
     expect(store.commands.listCommands({ dispatchId: uuid(1), limit: 10 }).commands.map((c) => c.id)).toEqual([uuid(7)]);
     expect(store.dispatches.listDispatches({ limit: 10 })).toEqual({ dispatches: [], next: null });

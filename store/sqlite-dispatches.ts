@@ -17,7 +17,18 @@
 import type Database from 'better-sqlite3';
 import { DISPATCH_STATES, type DispatchState, type DispatchTarget } from '../protocol/index.ts';
 import { cutText } from './alert-lifecycle.ts';
-import { decodeListCursor, encodeListCursor, guard, immediateTransaction, isPlainObject, isStringOfLength, requireSafeInteger, UUID } from './sqlite-common.ts';
+import {
+  decodeListCursor,
+  encodeListCursor,
+  guard,
+  immediateTransaction,
+  isPlainObject,
+  isStringOfLength,
+  isUuid,
+  requirePageLimit,
+  requireSafeInteger,
+  UUID_PROBLEM,
+} from './sqlite-common.ts';
 import { StoreError, type DispatchPlanRecord, type DispatchSample, type DispatchStore, type NewDispatch, type StoredDispatch } from './types.ts';
 
 /** Samples kept per dispatch: a week-long dispatch sampled every minute fits. */
@@ -261,7 +272,7 @@ function checkPlan(plan: unknown, problems: string[]): string | undefined {
 function checkNewDispatch(dispatch: NewDispatch, nowMs: number): InsertParams {
   const problems: string[] = [];
   if (!isPlainObject(dispatch)) throw new StoreError('invalid', 'create dispatch: the dispatch must be an object');
-  if (typeof dispatch.id !== 'string' || !UUID.test(dispatch.id)) problems.push('id must be a UUID in lowercase hex (8-4-4-4-12)');
+  if (!isUuid(dispatch.id)) problems.push(UUID_PROBLEM);
   const target = checkTarget(dispatch.target, problems);
   if (!isFiniteNumber(dispatch.powerW) || Math.abs(dispatch.powerW) > MAX_DISPATCH_POWER_W) {
     problems.push(`powerW must be a finite number of W within ±${MAX_DISPATCH_POWER_W}, got ${String(dispatch.powerW)}`);
@@ -463,9 +474,7 @@ export class SqliteDispatches implements DispatchStore {
    */
   listDispatches(query: { state?: DispatchState; limit: number; before?: string }): { dispatches: StoredDispatch[]; next: string | null } {
     const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_DISPATCH_PAGE) {
-      throw new StoreError('invalid', `list dispatches: limit must be an integer from 1 to ${MAX_DISPATCH_PAGE}, got ${String(limit)}`);
-    }
+    requirePageLimit('list dispatches', limit, MAX_DISPATCH_PAGE);
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: limit + 1 };
     if (query.state !== undefined) {
@@ -549,9 +558,7 @@ export class SqliteDispatches implements DispatchStore {
    */
   listDispatchSamples(id: string, query: { fromMs?: number; limit: number }): DispatchSample[] {
     const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_DISPATCH_SAMPLE_PAGE) {
-      throw new StoreError('invalid', `list dispatch samples: limit must be an integer from 1 to ${MAX_DISPATCH_SAMPLE_PAGE}, got ${String(limit)}`);
-    }
+    requirePageLimit('list dispatch samples', limit, MAX_DISPATCH_SAMPLE_PAGE);
     const fromMs = query.fromMs ?? Number.MIN_SAFE_INTEGER;
     requireSafeInteger('list dispatch samples: fromMs', fromMs);
     if (typeof id !== 'string') return [];

@@ -5,18 +5,13 @@
  * lock timeouts, the schema's own indexes, query plans, and the migration
  * from version 6.
  */
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeTokenStoreContract } from './contract/index.ts';
-import { MIGRATIONS, SCHEMA_VERSION, StoreError, hashTokenSecret, migrateSchema, type TokenStore } from './index.ts';
-import { openTempStore, useStoreFiles } from './test-store-files.ts';
+import { hashTokenSecret, type TokenStore } from './index.ts';
+import { expectUnavailable, openTempStore, useStoreFiles, uuid } from './test-store-files.ts';
 
 const T0 = 1_000_000;
 const MINUTE_MS = 60_000;
-
-function uuid(n: number): string {
-  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
-}
 
 const hashOf = (n: number): string => hashTokenSecret(`token-secret-${n}`);
 
@@ -38,7 +33,8 @@ describe('hashTokenSecret', () => {
 });
 
 describe('SqliteTokens on a file', () => {
-  const { file, open, readRaw, countRows } = useStoreFiles<'api_tokens'>('vpp-tokens-');
+  const { open, reopen, readRaw, countRows, writeRaw, expectWritesUnavailableWhileLocked, planOf, createAtVersion, expectCurrentVersion } =
+    useStoreFiles<'api_tokens'>('vpp-tokens-');
 
   it('keeps tokens after close and reopen: active ones authenticate, revoked and expired ones do not, names stay taken', async () => {
     const first = open();
@@ -48,9 +44,8 @@ describe('SqliteTokens on a file', () => {
     first.tokens.revokeToken(uuid(3), T0 + 1);
     first.tokens.authenticate(hashOf(1), T0 + 5);
     const listed = first.tokens.listTokens();
-    await first.close();
 
-    const second = open();
+    const second = await reopen(first);
     expect(second.tokens.listTokens()).toEqual(listed);
     expect(second.tokens.authenticate(hashOf(1), T0 + 10)).toMatchObject({ id: uuid(1), role: 'admin', lastUsedAtMs: T0 + 5 });
     expect(second.tokens.authenticate(hashOf(2), T0 + 10)?.id).toBe(uuid(2));
@@ -78,8 +73,7 @@ describe('SqliteTokens on a file', () => {
   it('writes once for a burst of requests: the file changes at the first use of each minute only', () => {
     const store = open();
     store.tokens.createToken(newToken(1), T0);
-    const watcher = new Database(file(), { readonly: true });
-    try {
+    readRaw((watcher) => {
       const version = () => watcher.pragma('data_version', { simple: true }) as number;
       const before = version();
       store.tokens.authenticate(hashOf(1), T0);
@@ -93,40 +87,23 @@ describe('SqliteTokens on a file', () => {
       const afterSecond = version();
       for (let i = 0; i < 20; i++) store.tokens.authenticate(hashOf(2), T0 + 10 * MINUTE_MS);
       expect(version()).toBe(afterSecond);
-    } finally {
-      watcher.close();
-    }
+    });
   });
 
   it('fails token writes with unavailable while another connection holds the write lock, but still authenticates, recording the use later', () => {
     const store = open({ busyTimeoutMs: 50 });
     store.tokens.createToken(newToken(1), T0);
     store.tokens.authenticate(hashOf(1), T0);
-    const other = new Database(file());
     const writes: Record<string, () => unknown> = {
       createToken: () => store.tokens.createToken(newToken(2), T0),
       revokeToken: () => store.tokens.revokeToken(uuid(1), T0 + 5 * MINUTE_MS),
     };
-    try {
-      other.exec('BEGIN IMMEDIATE');
-      for (const [name, write] of Object.entries(writes)) {
-        let caught: unknown;
-        try {
-          write();
-        } catch (error) {
-          caught = error;
-        }
-        expect(caught, name).toBeInstanceOf(StoreError);
-        expect((caught as StoreError).code, name).toBe('unavailable');
-      }
+    expectWritesUnavailableWhileLocked(writes, () => {
       // Requests go on: within the minute nothing is written, past it the use is not recorded yet.
       expect(store.tokens.authenticate(hashOf(1), T0 + 1)?.lastUsedAtMs).toBe(T0);
       expect(store.tokens.authenticate(hashOf(1), T0 + 2 * MINUTE_MS)?.lastUsedAtMs).toBe(T0);
       expect(store.tokens.listTokens()).toHaveLength(1);
-      other.exec('ROLLBACK');
-    } finally {
-      other.close();
-    }
+    });
     expect(countRows('api_tokens')).toBe(1);
     expect(store.tokens.authenticate(hashOf(1), T0 + 3 * MINUTE_MS)?.lastUsedAtMs).toBe(T0 + 3 * MINUTE_MS);
     for (const write of Object.values(writes)) write();
@@ -140,50 +117,43 @@ describe('SqliteTokens on a file', () => {
     const store = open();
     store.tokens.createToken(newToken(1), T0);
     await store.close();
-    expect(() => store.tokens.authenticate(hashOf(1), T0)).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.tokens.createToken(newToken(2), T0)).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.tokens.listTokens()).toThrow(expect.objectContaining({ code: 'unavailable' }));
-    expect(() => store.tokens.revokeToken(uuid(1), T0)).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    expectUnavailable(
+      () => store.tokens.authenticate(hashOf(1), T0),
+      () => store.tokens.createToken(newToken(2), T0),
+      () => store.tokens.listTokens(),
+      () => store.tokens.revokeToken(uuid(1), T0),
+    );
   });
 
   it('keeps one token not revoked per name and one token per secret hash in the schema itself', () => {
     open().tokens.createToken(newToken(1, { name: 'ci' }), T0);
-    const raw = new Database(file());
-    const insert = (id: number, name: string, hash: string, revokedAtMs: number | null) =>
-      raw.prepare('INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)').run(uuid(id), name, 'viewer', hash, T0, revokedAtMs);
-    try {
+    writeRaw((raw) => {
+      const insert = (id: number, name: string, hash: string, revokedAtMs: number | null) =>
+        raw.prepare('INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)').run(uuid(id), name, 'viewer', hash, T0, revokedAtMs);
       expect(() => insert(2, 'ci', hashOf(2), null)).toThrow(/UNIQUE constraint failed: api_tokens.name/);
       expect(() => insert(2, 'other', hashOf(1), null)).toThrow(/UNIQUE constraint failed: api_tokens.secret_hash/);
       insert(2, 'ci', hashOf(2), T0);
       insert(3, 'ci', hashOf(3), T0);
       expect(() => raw.prepare('UPDATE api_tokens SET revoked_at_ms = NULL WHERE id = ?').run(uuid(2))).toThrow(/UNIQUE constraint failed/);
-    } finally {
-      raw.close();
-    }
+    });
   });
 
   it('authenticates with one search of the secret hash index', () => {
     const store = open();
-    const statements = (store.tokens as unknown as { stmt: Record<string, Database.Statement> }).stmt;
-    const plan = (name: string, ...params: unknown[]) =>
-      readRaw((db) => (db.prepare(`EXPLAIN QUERY PLAN ${statements[name]!.source}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | '));
+    const plan = (name: string, ...params: unknown[]) => planOf(store.tokens, name, ...params);
     expect(plan('bySecretHash', hashOf(1))).toMatch(/^SEARCH api_tokens USING INDEX api_tokens_secret_hash \(secret_hash=\?\)$/);
     expect(plan('activeNameExists', 'ci')).toMatch(/api_tokens_active_name \(name=\?\)/);
     expect(plan('recordUse', { id: uuid(1), nowMs: T0, intervalMs: MINUTE_MS })).toMatch(/SEARCH api_tokens USING PRIMARY KEY \(id=\?\)/);
   });
 
   it('migrates a version 6 file with data to version 7, keeping its data and adding an empty token table', () => {
-    const raw = new Database(file());
-    raw.pragma('journal_mode = WAL');
-    migrateSchema(raw, MIGRATIONS.slice(0, 6));
-    expect(raw.pragma('user_version', { simple: true })).toBe(6);
-    raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
-    raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('bat-1', 'battery', 'site-1', 'h1', 1000)").run();
-    raw.close();
+    createAtVersion(6, (raw) => {
+      raw.prepare("INSERT INTO sites VALUES ('site-1', 'north', 'One')").run();
+      raw.prepare("INSERT INTO devices (id, type, site_id, secret_hash, created_at_ms) VALUES ('bat-1', 'battery', 'site-1', 'h1', 1000)").run();
+    });
 
     const store = open();
-    expect(readRaw((db) => db.pragma('user_version', { simple: true }))).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(7);
+    expectCurrentVersion(7);
     expect(store.getAcceptedSecretHashes('bat-1', 2_000)).toEqual(['h1']);
     expect(store.tokens.listTokens()).toEqual([]);
     store.tokens.createToken(newToken(1), T0);

@@ -14,7 +14,7 @@
  */
 import type Database from 'better-sqlite3';
 import { TOKEN_SECRET_HASH } from './credentials.ts';
-import { guard, immediateTransaction, isPlainObject, requireSafeInteger, toStoreError, UUID } from './sqlite-common.ts';
+import { guard, immediateTransaction, isOperatorRole, isPlainObject, isUuid, requireSafeInteger, toStoreError, UUID_PROBLEM } from './sqlite-common.ts';
 import { MAX_TOKEN_NAME_CHARS, OPERATOR_ROLES, StoreError, type ApiToken, type OperatorRole, type TokenStore } from './types.ts';
 
 /** A token's use is recorded at most this often. */
@@ -61,10 +61,6 @@ function tokenFromRow(row: TokenRow): ApiToken {
   };
 }
 
-function isRole(value: unknown): value is OperatorRole {
-  return (OPERATOR_ROLES as readonly unknown[]).includes(value);
-}
-
 function isActive(row: TokenRow, nowMs: number): boolean {
   return row.revoked_at_ms === null && (row.expires_at_ms === null || row.expires_at_ms > nowMs);
 }
@@ -73,7 +69,7 @@ function isActive(row: TokenRow, nowMs: number): boolean {
 function checkNewToken(input: Parameters<TokenStore['createToken']>[0], nowMs: number): InsertParams {
   if (!isPlainObject(input)) throw new StoreError('invalid', 'create token: the token must be an object');
   const problems: string[] = [];
-  if (typeof input.id !== 'string' || !UUID.test(input.id)) problems.push('id must be a UUID in lowercase hex (8-4-4-4-12)');
+  if (!isUuid(input.id)) problems.push(UUID_PROBLEM);
   const name: unknown = input.name;
   if (typeof name !== 'string' || name.length < 1 || name.length > MAX_TOKEN_NAME_CHARS) {
     problems.push(`name must be a string of 1 to ${MAX_TOKEN_NAME_CHARS} characters`);
@@ -82,7 +78,7 @@ function checkNewToken(input: Parameters<TokenStore['createToken']>[0], nowMs: n
   } else if (name.trim() !== name) {
     problems.push('name must not begin or end with white space');
   }
-  if (!isRole(input.role)) problems.push(`role must be one of ${OPERATOR_ROLES.join(', ')}, got ${String(input.role)}`);
+  if (!isOperatorRole(input.role)) problems.push(`role must be one of ${OPERATOR_ROLES.join(', ')}, got ${String(input.role)}`);
   if (typeof input.secretHash !== 'string' || !TOKEN_SECRET_HASH.test(input.secretHash)) {
     problems.push('secretHash must be the SHA-256 of the token in lowercase hex (hashTokenSecret)');
   }
