@@ -103,3 +103,17 @@ export function isInfeasibleDispatchError(err: unknown): err is InfeasibleDispat
   const { code, plan } = err as Error & { code?: unknown; plan?: unknown };
   return code === 'infeasible' && plan !== null && typeof plan === 'object';
 }
+
+/**
+ * A page read from the store with a `before` cursor: the other values were
+ * checked by the schema, so what the store can still refuse ('invalid') is
+ * a cursor it did not make, which is the client's 400.
+ */
+export function readPage<T>(before: string | undefined, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (isStoreError(err) && err.code === 'invalid' && before !== undefined) throw badRequest('before: is not the `next` of a previous page');
+    throw err;
+  }
+}

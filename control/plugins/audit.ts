@@ -96,6 +96,8 @@ export class AuditWriter {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private failures = 0;
+  /** Records dropped since the last report: logged once per flush, not once per request. */
+  private dropped = 0;
   private readonly store: Pick<AuditStore, 'appendAudit'>;
   private readonly logger: FastifyBaseLogger;
 
@@ -114,12 +116,18 @@ export class AuditWriter {
     }
   }
 
+  /** Records waiting to be appended: at most MAX_PENDING. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
   /** Appends every waiting record now; never throws. */
   flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.immediate !== null) clearImmediate(this.immediate);
     this.timer = null;
     this.immediate = null;
+    this.reportDropped();
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
@@ -131,6 +139,7 @@ export class AuditWriter {
       this.failures += 1;
       this.pending = batch.concat(this.pending);
       this.dropOverflow();
+      this.reportDropped();
       const retryMs = Math.min(MAX_RETRY_DELAY_MS, FLUSH_INTERVAL_MS * 2 ** this.failures);
       this.logger.error({ err, records: this.pending.length, retryMs }, 'audit records could not be written; retrying');
       this.schedule(retryMs);
@@ -155,7 +164,13 @@ export class AuditWriter {
     const excess = this.pending.length - MAX_PENDING;
     if (excess <= 0) return;
     this.pending.splice(0, excess);
-    this.logger.error({ dropped: excess }, 'audit records dropped: the audit log could not be written for too long');
+    this.dropped += excess;
+  }
+
+  private reportDropped(): void {
+    if (this.dropped === 0) return;
+    this.logger.error({ dropped: this.dropped }, 'audit records dropped: the audit log could not be written for too long');
+    this.dropped = 0;
   }
 }
 

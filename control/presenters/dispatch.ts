@@ -132,11 +132,11 @@ export function trackingOf(samples: readonly DispatchSample[]): DispatchView['tr
   };
 }
 
-/** The whole dispatch; `commands` newest first, `samples` oldest first (all of them: energy and tracking use every one). */
-export function presentDispatch(dispatch: StoredDispatch, commands: readonly StoredCommand[], samples: readonly DispatchSample[]): DispatchView {
+export type DispatchSamplesView = Pick<DispatchView, 'measured' | 'energy' | 'tracking'>;
+
+/** What the samples (oldest first, all of them: energy and tracking use every one) say of the dispatch. */
+export function presentDispatchSamples(dispatch: StoredDispatch, samples: readonly DispatchSample[]): DispatchSamplesView {
   return {
-    ...presentDispatchSummary(dispatch),
-    allocation: allocationOf(dispatch.setpoints, commands),
     measured: samples.slice(-MAX_MEASURED_SAMPLES).map((s) => ({
       at: isoTime(s.atMs),
       targetW: s.targetW,
@@ -146,4 +146,9 @@ export function presentDispatch(dispatch: StoredDispatch, commands: readonly Sto
     energy: energyOf(dispatch.powerW, dispatch.durationMs, samples),
     tracking: trackingOf(samples),
   };
+}
+
+/** The whole dispatch; `commands` newest first, `samples` what presentDispatchSamples made of its samples. */
+export function presentDispatch(dispatch: StoredDispatch, commands: readonly StoredCommand[], samples: DispatchSamplesView): DispatchView {
+  return { ...presentDispatchSummary(dispatch), allocation: allocationOf(dispatch.setpoints, commands), ...samples };
 }

@@ -1,7 +1,7 @@
 /** Reads of commands, and of the control a device is under. */
 import type { CommandState } from '../../protocol/index.ts';
 import type { CommandStore, DeviceRecord, DeviceState, StoredCommand } from '../../store/types.ts';
-import { badRequest, isStoreError, notFound } from '../errors.ts';
+import { notFound, readPage } from '../errors.ts';
 import { presentCommand, presentDeviceControl, type DeviceControlView } from '../presenters/command.ts';
 import { COMMAND_ID_PATTERN } from '../schemas/commands.ts';
 
@@ -18,20 +18,15 @@ export interface CommandPageParams {
 /** One page of commands, newest first; `next` continues it. */
 export function queryCommands(deps: { commands: Pick<CommandStore, 'listCommands'> }, params: CommandPageParams) {
   const { limit, deviceId, state, dispatchId, before } = params;
-  let page: { commands: StoredCommand[]; next: string | null };
-  try {
-    page = deps.commands.listCommands({
+  const page = readPage(before, () =>
+    deps.commands.listCommands({
       limit,
       ...(deviceId === undefined ? {} : { deviceId }),
       ...(state === undefined ? {} : { state }),
       ...(dispatchId === undefined ? {} : { dispatchId }),
       ...(before === undefined ? {} : { before }),
-    });
-  } catch (err) {
-    // The other values were checked by the schema; what the store can still refuse is a cursor it did not make.
-    if (isStoreError(err) && err.code === 'invalid' && before !== undefined) throw badRequest('before: is not the `next` of a previous page');
-    throw err;
-  }
+    }),
+  );
   return { commands: page.commands.map(presentCommand), next: page.next };
 }
 

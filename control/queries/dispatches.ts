@@ -1,8 +1,8 @@
 /** Reads of dispatches: one page of them, or one with its allocation and tracking. */
 import type { DispatchState } from '../../protocol/index.ts';
 import type { CommandStore, DispatchStore, StoredDispatch } from '../../store/types.ts';
-import { badRequest, isStoreError, notFound } from '../errors.ts';
-import { presentDispatch, presentDispatchSummary, type DispatchView } from '../presenters/dispatch.ts';
+import { notFound, readPage } from '../errors.ts';
+import { presentDispatch, presentDispatchSamples, presentDispatchSummary, type DispatchSamplesView, type DispatchView } from '../presenters/dispatch.ts';
 import { DISPATCH_ID_PATTERN } from '../schemas/dispatches.ts';
 
 const DISPATCH_ID = new RegExp(DISPATCH_ID_PATTERN);
@@ -29,18 +29,13 @@ export interface DispatchPageParams {
 /** One page of dispatches, newest first; `next` continues it. */
 export function queryDispatches(deps: { dispatches: Pick<DispatchStore, 'listDispatches'> }, params: DispatchPageParams) {
   const { limit, state, before } = params;
-  let page: { dispatches: StoredDispatch[]; next: string | null };
-  try {
-    page = deps.dispatches.listDispatches({
+  const page = readPage(before, () =>
+    deps.dispatches.listDispatches({
       limit,
       ...(state === undefined ? {} : { state }),
       ...(before === undefined ? {} : { before }),
-    });
-  } catch (err) {
-    // The other values were checked by the schema; what the store can still refuse is a cursor it did not make.
-    if (isStoreError(err) && err.code === 'invalid' && before !== undefined) throw badRequest('before: is not the `next` of a previous page');
-    throw err;
-  }
+    }),
+  );
   return { dispatches: page.dispatches.map(presentDispatchSummary), next: page.next };
 }
 
@@ -54,14 +49,39 @@ export function requireDispatch(deps: { dispatches: Pick<DispatchStore, 'getDisp
   return dispatch;
 }
 
+/** States in which a dispatch takes no more samples (the control loop samples only active ones). */
+const FINISHED: ReadonlySet<DispatchState> = new Set(['completed', 'cancelled', 'failed']);
+/** Finished dispatches whose sample summary is kept, per store, least recently read dropped first. */
+export const MAX_CACHED_SAMPLE_VIEWS = 256;
+const sampleViews = new WeakMap<object, Map<string, { updatedAtMs: number; view: DispatchSamplesView }>>();
+
+/**
+ * What the samples of a dispatch say (measured, energy, tracking). The
+ * samples of a finished dispatch no longer change, so their summary is
+ * kept (keyed by its id and last update) rather than read again, up to
+ * 100 000 rows, on every GET.
+ */
+function samplesOf(deps: { dispatches: Pick<DispatchStore, 'listDispatchSamples'> }, dispatch: StoredDispatch): DispatchSamplesView {
+  const read = () => presentDispatchSamples(dispatch, deps.dispatches.listDispatchSamples(dispatch.id, { limit: ALL_SAMPLES }));
+  if (!FINISHED.has(dispatch.state)) return read();
+  let cache = sampleViews.get(deps.dispatches);
+  if (cache === undefined) sampleViews.set(deps.dispatches, (cache = new Map()));
+  const cached = cache.get(dispatch.id);
+  cache.delete(dispatch.id);
+  const view = cached !== undefined && cached.updatedAtMs === dispatch.updatedAtMs ? cached.view : read();
+  cache.set(dispatch.id, { updatedAtMs: dispatch.updatedAtMs, view });
+  if (cache.size > MAX_CACHED_SAMPLE_VIEWS) cache.delete(cache.keys().next().value!);
+  return view;
+}
+
 /** A stored dispatch with its commands and samples, as the API shows it. */
 export function viewDispatch(
   deps: { dispatches: Pick<DispatchStore, 'listDispatchSamples'>; commands: Pick<CommandStore, 'listCommands'> },
   dispatch: StoredDispatch,
 ): DispatchView {
+  // Commands are read every time: those sending the batteries back after a cancellation still change state.
   const { commands } = deps.commands.listCommands({ dispatchId: dispatch.id, limit: ALLOCATION_COMMANDS });
-  const samples = deps.dispatches.listDispatchSamples(dispatch.id, { limit: ALL_SAMPLES });
-  return presentDispatch(dispatch, commands, samples);
+  return presentDispatch(dispatch, commands, samplesOf(deps, dispatch));
 }
 
 export function queryDispatch(

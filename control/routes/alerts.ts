@@ -4,7 +4,9 @@
  * /api/v1/alert-deliveries: the configured rules and routes, and how
  * notifications are getting out.
  */
+import type { TSchema } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
+import type { AlertEvent } from '../../protocol/index.ts';
 import type { ControlPlugin } from '../type-provider.ts';
 import { acknowledgeAlert } from '../commands/acknowledge-alert.ts';
 import { resolveAlert } from '../commands/resolve-alert.ts';
@@ -73,48 +75,45 @@ export const alertRoutes: ControlPlugin = async (app, { deps }) => {
     async (request) => queryAlert(deps, request.params.id),
   );
 
+  /** The options of a transition (ack, resolve): same params, body limit, answers and empty-body handling. */
+  const transition = <Body extends TSchema>(summary: string, description: string, body: Body) => ({
+    bodyLimit: SMALL_BODY_LIMIT_BYTES,
+    schema: {
+      tags: ['alerts'],
+      summary,
+      description,
+      security: BEARER_SECURITY,
+      params: AlertIdParamsSchema,
+      body,
+      response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409, 413) },
+    },
+    preValidation: bodyOrEmpty,
+  });
+  const answer = (request: FastifyRequest, event: AlertEvent, done: string) => {
+    request.log.info({ alertId: event.alert.id, actor: event.transition.actor }, done);
+    return presentAlert(event.alert);
+  };
+
   app.post(
     '/alerts/:id/ack',
-    {
-      bodyLimit: SMALL_BODY_LIMIT_BYTES,
-      schema: {
-        tags: ['alerts'],
-        summary: 'Acknowledge a firing alert',
-        description: `Firing → acknowledged, with an optional \`note\` (at most ${MAX_ALERT_NOTE_CHARS} characters); the body may be empty. Answers the alert after the transition. An alert already acknowledged or resolved answers 409.`,
-        security: BEARER_SECURITY,
-        params: AlertIdParamsSchema,
-        body: AcknowledgeAlertBodySchema,
-        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409, 413) },
-      },
-      preValidation: bodyOrEmpty,
-    },
-    async (request) => {
-      const event = acknowledgeAlert(deps, { id: request.params.id, actor: operatorOf(request), note: request.body.note }, request.log);
-      request.log.info({ alertId: event.alert.id, actor: event.transition.actor }, 'alert acknowledged');
-      return presentAlert(event.alert);
-    },
+    transition(
+      'Acknowledge a firing alert',
+      `Firing → acknowledged, with an optional \`note\` (at most ${MAX_ALERT_NOTE_CHARS} characters); the body may be empty. Answers the alert after the transition. An alert already acknowledged or resolved answers 409.`,
+      AcknowledgeAlertBodySchema,
+    ),
+    async (request) =>
+      answer(request, acknowledgeAlert(deps, { id: request.params.id, actor: operatorOf(request), note: request.body.note }, request.log), 'alert acknowledged'),
   );
 
   app.post(
     '/alerts/:id/resolve',
-    {
-      bodyLimit: SMALL_BODY_LIMIT_BYTES,
-      schema: {
-        tags: ['alerts'],
-        summary: 'Resolve an open alert',
-        description: `Firing or acknowledged → resolved, with a required \`reason\` (1 to ${MAX_ALERT_NOTE_CHARS} characters). Answers the alert after the transition. An alert already resolved answers 409. The rule must see its condition clear and hold again before it raises a new alert.`,
-        security: BEARER_SECURITY,
-        params: AlertIdParamsSchema,
-        body: ResolveAlertBodySchema,
-        response: { 200: AlertSchema, ...errorResponses(400, 401, 404, 409, 413) },
-      },
-      preValidation: bodyOrEmpty,
-    },
-    async (request) => {
-      const event = resolveAlert(deps, { id: request.params.id, actor: operatorOf(request), reason: request.body.reason }, request.log);
-      request.log.info({ alertId: event.alert.id, actor: event.transition.actor }, 'alert resolved');
-      return presentAlert(event.alert);
-    },
+    transition(
+      'Resolve an open alert',
+      `Firing or acknowledged → resolved, with a required \`reason\` (1 to ${MAX_ALERT_NOTE_CHARS} characters). Answers the alert after the transition. An alert already resolved answers 409. The rule must see its condition clear and hold again before it raises a new alert.`,
+      ResolveAlertBodySchema,
+    ),
+    async (request) =>
+      answer(request, resolveAlert(deps, { id: request.params.id, actor: operatorOf(request), reason: request.body.reason }, request.log), 'alert resolved'),
   );
 
   app.get(

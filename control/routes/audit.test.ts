@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteStore } from '../../store/index.ts';
 import type { AuditRecord } from '../../store/types.ts';
 import { buildControlApp } from '../app.ts';
-import { AuditWriter, FLUSH_INTERVAL_MS, MAX_BATCH, flushAudit, summarizeBody } from '../plugins/audit.ts';
+import { AuditWriter, FLUSH_INTERVAL_MS, MAX_BATCH, MAX_PENDING, flushAudit, summarizeBody } from '../plugins/audit.ts';
 import { ALERT_RULES, T0 } from '../test-fixtures.ts';
 import { ADMIN_TOKEN, AUTH, useControlTest } from '../test-helper.ts';
 
@@ -237,5 +237,45 @@ describe('when the audit log cannot be written', () => {
     writer.close();
     expect(t.store.audit.listAudit({ limit: 10 })).toEqual([{ ...record, id: expect.any(Number) }]);
     expect(lines.at(-1)).toContain('audit log written again');
+  });
+
+  it('keeps at most MAX_PENDING records while the store refuses them, dropping the oldest, and says so once per attempt', () => {
+    const appended: (readonly AuditRecord[])[] = [];
+    let failing = true;
+    const writer = new AuditWriter(
+      {
+        appendAudit: (records) => {
+          if (failing) throw new Error('disk lost');
+          appended.push(records);
+        },
+      },
+      logger(),
+    );
+    const record = (i: number): AuditRecord => ({
+      atMs: T0 + i,
+      actor: 'ops',
+      role: 'operator',
+      address: '10.0.0.1',
+      action: 'POST /api/v1/dispatches',
+      target: null,
+      summary: null,
+      status: 201,
+      outcome: 'ok',
+    });
+    try {
+      for (let i = 0; i < MAX_PENDING + 25; i++) writer.add(record(i));
+      expect(writer.pendingCount).toBe(MAX_PENDING);
+      writer.flush();
+      expect(writer.pendingCount).toBe(MAX_PENDING);
+      const entries = lines.map((line) => JSON.parse(line) as { msg: string; dropped?: number });
+      expect(entries.filter((entry) => entry.msg.startsWith('audit records dropped'))).toEqual([expect.objectContaining({ dropped: 25 })]);
+      failing = false;
+      writer.flush();
+      expect(writer.pendingCount).toBe(0);
+      // The newest were kept: the oldest 25 went first.
+      expect(appended.flat().map((r) => r.atMs)).toEqual(Array.from({ length: MAX_PENDING }, (_, i) => T0 + 25 + i));
+    } finally {
+      writer.close();
+    }
   });
 });

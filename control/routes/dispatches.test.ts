@@ -13,6 +13,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { DispatchSample, StoredDispatch } from '../../store/types.ts';
 import type { DispatchPlan, DispatchRequest, Dispatcher } from '../deps.ts';
 import { InfeasibleDispatchError } from '../errors.ts';
+import { MAX_CACHED_SAMPLE_VIEWS, viewDispatch } from '../queries/dispatches.ts';
 import { T0 } from '../test-fixtures.ts';
 import { provisionDevices, useControlTest } from '../test-helper.ts';
 
@@ -100,6 +101,11 @@ async function create(payload: Record<string, unknown> = BODY): Promise<Record<s
 
 function stored(): StoredDispatch[] {
   return t.store.dispatches.listDispatches({ limit: 100 }).dispatches;
+}
+
+/** A UUID-shaped id made from a number, so cache keys are distinct and readable. */
+function randomUUIDFrom(i: number): string {
+  return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 }
 
 function sample(atMs: number, targetW: number, measuredW: number, confidence: number): DispatchSample {
@@ -343,6 +349,53 @@ describe('GET /api/v1/dispatches/:id', () => {
     // 729 intervals of 5 s at 10 kW.
     expect(body.energy.deliveredWh).toBeCloseTo((10_000 * 729 * 5) / 3600, 9);
     expect(body.tracking.meanAbsErrorPct).toBe(0);
+  });
+
+  it('reads the samples of a finished dispatch once, and again only when it changes', async () => {
+    const { id } = await create();
+    t.store.dispatches.addDispatchSample(id, sample(T0, 10_000, 9_000, 1));
+    t.store.dispatches.updateDispatch(id, { state: 'active' }, T0 + 1_000);
+    t.store.dispatches.updateDispatch(id, { state: 'completed' }, T0 + 2_000);
+    let reads = 0;
+    const counted = {
+      listDispatchSamples: (dispatchId: string, query: { fromMs?: number; limit: number }) => {
+        reads += 1;
+        return t.store.dispatches.listDispatchSamples(dispatchId, query);
+      },
+    };
+    const deps = { dispatches: counted, commands: t.store.commands };
+    const completed = t.store.dispatches.getDispatch(id)!;
+    const first = viewDispatch(deps, completed);
+    expect(viewDispatch(deps, completed)).toEqual(first);
+    expect(reads).toBe(1);
+    expect(first.tracking).toEqual({ latestErrorW: 1000, meanAbsErrorPct: null, confidence: 1 });
+    // Another update of the record (another process, say) reads them again.
+    viewDispatch(deps, { ...completed, updatedAtMs: completed.updatedAtMs + 1 });
+    expect(reads).toBe(2);
+    // An active dispatch still takes samples: read every time.
+    const active = { ...completed, state: 'active' as const };
+    viewDispatch(deps, active);
+    viewDispatch(deps, active);
+    expect(reads).toBe(4);
+  });
+
+  it('keeps the sample summaries of at most MAX_CACHED_SAMPLE_VIEWS finished dispatches', async () => {
+    const { id } = await create();
+    t.store.dispatches.updateDispatch(id, { state: 'cancelled' }, T0 + 1_000);
+    const base = t.store.dispatches.getDispatch(id)!;
+    const reads: string[] = [];
+    const deps = {
+      dispatches: { listDispatchSamples: (dispatchId: string) => (reads.push(dispatchId), []) },
+      commands: t.store.commands,
+    };
+    const finished = (i: number): StoredDispatch => ({ ...base, id: randomUUIDFrom(i) });
+    for (let i = 0; i <= MAX_CACHED_SAMPLE_VIEWS; i += 1) viewDispatch(deps, finished(i));
+    expect(reads).toHaveLength(MAX_CACHED_SAMPLE_VIEWS + 1);
+    // The newest are kept; the first, least recently read, was dropped.
+    viewDispatch(deps, finished(MAX_CACHED_SAMPLE_VIEWS));
+    expect(reads).toHaveLength(MAX_CACHED_SAMPLE_VIEWS + 1);
+    viewDispatch(deps, finished(0));
+    expect(reads).toHaveLength(MAX_CACHED_SAMPLE_VIEWS + 2);
   });
 
   it('answers 404 for an unknown id and for one that is not a UUID', async () => {

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { OPERATOR_ROLES } from '../../store/types.ts';
 import { MAX_TOKEN_NAME_CHARS } from '../../store/types.ts';
-import { IsoTimeSchema, Nullable, StringEnum, TimeParamSchema } from './common.ts';
+import { IsoTimeSchema, NextCursorSchema, Nullable, PageLimitSchema, StringEnum, TimeParamSchema } from './common.ts';
 
 /** Bodies of acknowledging and resolving alerts and of making a token are a few hundred bytes at most. */
 export const SMALL_BODY_LIMIT_BYTES = 8 * 1024;
@@ -62,7 +62,7 @@ export const AuditQuerySchema = Type.Object({
   target: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the id the call acted on' })),
   from: Type.Optional({ ...TimeParamSchema, description: 'ISO 8601 or ms since the epoch; inclusive' }),
   to: Type.Optional({ ...TimeParamSchema, description: 'ISO 8601 or ms since the epoch; exclusive' }),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_AUDIT_LIMIT, default: 100, description: 'most records in one page' })),
+  limit: PageLimitSchema(MAX_AUDIT_LIMIT, 'records'),
   before: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'the `next` of the previous page' })),
 });
 
@@ -88,5 +88,5 @@ export const AuditRecordSchema = Type.Object(
 
 export const AuditPageSchema = Type.Object({
   records: Type.Array(AuditRecordSchema, { description: 'newest first' }),
-  next: Nullable(Type.String({ description: 'pass as `before` for the next page; null on the last page' })),
+  next: NextCursorSchema(),
 });

@@ -18,7 +18,7 @@ import {
   type ThresholdCondition,
 } from '../../protocol/index.ts';
 import { MAX_ALERT_ID_CHARS, MAX_ALERT_NOTE_CHARS } from '../../store/alert-lifecycle.ts';
-import { IsoTimeSchema, Nullable, StringEnum } from './common.ts';
+import { IsoTimeSchema, NextCursorSchema, Nullable, PageLimitSchema, StringEnum } from './common.ts';
 
 /**
  * Longest note or reason the API takes: what the store keeps, so that
@@ -43,7 +43,7 @@ export const AlertListQuerySchema = Type.Object({
     Type.String({ minLength: 1, maxLength: MAX_ALERT_ID_CHARS, description: 'subject id: a device, site or region id, or `fleet`' }),
   ),
   rule: Type.Optional(Type.String({ pattern: RULE_ID_PATTERN, description: 'rule id, as in the rules file' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ALERT_LIMIT, default: 100, description: 'most alerts in one page' })),
+  limit: PageLimitSchema(MAX_ALERT_LIMIT, 'alerts'),
   before: Type.Optional(
     Type.String({ pattern: ALERT_ID_PATTERN, description: 'only alerts with a smaller id (the `next` of a previous page)' }),
   ),
@@ -97,7 +97,7 @@ export const AlertWithTransitionsSchema = Type.Object(
 
 export const AlertPageSchema = Type.Object({
   alerts: Type.Array(AlertSchema, { description: 'newest first' }),
-  next: Nullable(Type.String({ pattern: ALERT_ID_PATTERN, description: 'pass as `before` for the next page; null on the last page' })),
+  next: NextCursorSchema(ALERT_ID_PATTERN),
 });
 
 export const AlertIdParamsSchema = Type.Object({

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { BATTERY_MODES, COMMAND_STATES, COMMAND_TYPES, MAX_COMMAND_POWER_W } from '../../protocol/index.ts';
-import { IsoTimeSchema, Nullable, StringEnum } from './common.ts';
+import { IsoTimeSchema, NextCursorSchema, Nullable, OpaqueCursorSchema, PageLimitSchema, StringEnum } from './common.ts';
 
 export const MAX_COMMAND_LIMIT = 500;
 export const DEFAULT_COMMAND_TTL_SECONDS = 300;
@@ -108,13 +108,13 @@ export const CommandListQuerySchema = Type.Object({
   deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   state: Type.Optional(CommandStateSchema),
   dispatchId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COMMAND_LIMIT, default: 100, description: 'most commands in one page' })),
-  before: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the `next` of the previous page' })),
+  limit: PageLimitSchema(MAX_COMMAND_LIMIT, 'commands'),
+  before: OpaqueCursorSchema,
 });
 
 export const CommandPageSchema = Type.Object({
   commands: Type.Array(CommandSchema, { description: 'newest first' }),
-  next: Nullable(Type.String({ description: 'pass as `before` for the next page; null on the last page' })),
+  next: NextCursorSchema(),
 });
 
 // ---- Desired versus reported, on a device --------------------------------------

@@ -61,3 +61,17 @@ export function errorResponses<const S extends readonly number[]>(...statuses: S
 
 /** The bearer token of everything under /api/v1 (see the OpenAPI security scheme). */
 export const BEARER_SECURITY = [{ bearerAuth: [] }];
+
+/** `limit` of a paged list: 1 to `maximum`, 100 by default. */
+export function PageLimitSchema(maximum: number, items: string) {
+  return Type.Optional(Type.Integer({ minimum: 1, maximum, default: 100, description: `most ${items} in one page` }));
+}
+
+/** `before` of a list the store pages with a cursor of its own making. */
+export const OpaqueCursorSchema = Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the `next` of the previous page' }));
+
+/** `next` of a page: the cursor of the next one, null on the last; `pattern` when the cursor has a known form. */
+export function NextCursorSchema(pattern?: string) {
+  const description = 'pass as `before` for the next page; null on the last page';
+  return Nullable(Type.String(pattern === undefined ? { description } : { pattern, description }));
+}

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { DISPATCH_STATES } from '../../protocol/index.ts';
 import { COMMAND_ID_PATTERN } from './commands.ts';
-import { IsoTimeSchema, Nullable, StringEnum } from './common.ts';
+import { IsoTimeSchema, NextCursorSchema, Nullable, OpaqueCursorSchema, PageLimitSchema, StringEnum } from './common.ts';
 
 /** Largest |powerW| of a dispatch: a gigawatt is far beyond any fleet, so more is a typo. */
 export const MAX_DISPATCH_POWER_W = 1e9;
@@ -211,11 +211,11 @@ export const DispatchIdParamsSchema = Type.Object({
 
 export const DispatchListQuerySchema = Type.Object({
   state: Type.Optional(DispatchStateSchema),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DISPATCH_LIMIT, default: 100, description: 'most dispatches in one page' })),
-  before: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the `next` of the previous page' })),
+  limit: PageLimitSchema(MAX_DISPATCH_LIMIT, 'dispatches'),
+  before: OpaqueCursorSchema,
 });
 
 export const DispatchPageSchema = Type.Object({
   dispatches: Type.Array(DispatchSummarySchema, { description: 'newest first; GET /dispatches/:id adds allocation, measured, energy and tracking' }),
-  next: Nullable(Type.String({ description: 'pass as `before` for the next page; null on the last page' })),
+  next: NextCursorSchema(),
 });
