@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker } from './broker.ts';
-import { THROTTLE_DEFAULTS, type ThrottleOptions } from './throttle.ts';
+import { ConnectionLimits, THROTTLE_DEFAULTS, type ThrottleOptions } from './throttle.ts';
 import { nextEvent, roundTrip, SERVICE_SECRETS, startTestBed, TestClock, TestCredentials, waitUntil, type TestBed } from './test-helpers.ts';
 
 // Every test client comes from 127.0.0.1: one source address.
@@ -26,7 +26,8 @@ describe('broker throttle', () => {
   };
 
   it('refuses a CONNECT beyond the per-address cap with CONNACK 3, and a disconnect frees a slot', async () => {
-    await start({ maxConnectionsPerAddress: 3 });
+    // The test clients come from loopback, which is exempt by default: count it here.
+    await start({ maxConnectionsPerAddress: 3, exemptLoopbackFromAddressCap: false });
     const devices = [];
     for (const id of ['bat-1', 'bat-2', 'bat-3']) devices.push(await bed.connectDevice(id, bed.credentials.add(id)));
     const fourth = bed.credentials.add('bat-4');
@@ -163,6 +164,13 @@ describe('broker throttle', () => {
     await expect(guess).rejects.toThrow();
     expect(bed.broker.counters()).toMatchObject({ connectionsRefusedUnknownDevice: 1, connectionsRefused: 1 });
   });
+
+  it('leaves connections from this machine out of the per-address cap by default, not out of the total', async () => {
+    await start({ maxConnectionsPerAddress: 2, maxConnections: 3 });
+    for (const id of ['bat-1', 'bat-2', 'bat-3']) await bed.connectDevice(id, bed.credentials.add(id));
+    await expect(bed.connectDevice('bat-4', bed.credentials.add('bat-4'))).rejects.toMatchObject({ code: 3 });
+    expect(bed.broker.counters()).toMatchObject({ connectionsRefusedTooManyPerAddress: 0, connectionsRefusedTooMany: 1, clientsConnected: 3 });
+  });
 });
 
 describe('broker throttle options', () => {
@@ -196,6 +204,7 @@ describe('broker throttle options', () => {
   it('has the documented defaults', () => {
     expect(THROTTLE_DEFAULTS).toEqual({
       maxConnectionsPerAddress: 1_000,
+      exemptLoopbackFromAddressCap: true,
       maxConnections: 100_000,
       freeFailures: 3,
       failureDelayMs: 100,
@@ -205,5 +214,18 @@ describe('broker throttle options', () => {
       failureWindowMs: 60_000,
       maxTrackedKeys: 100_000,
     });
+  });
+
+});
+
+describe('connection limits', () => {
+  it('caps each network address, and loopback only by the total', () => {
+    const limits = new ConnectionLimits({ maxConnectionsPerAddress: 1, maxConnections: 4, exemptLoopbackFromAddressCap: true });
+    expect(limits.admit({}, '192.0.2.7')).toBe('admitted');
+    expect(limits.admit({}, '192.0.2.7')).toBe('too-many-per-address');
+    expect(limits.admit({}, '198.51.100.1')).toBe('admitted');
+    expect(limits.admit({}, '127.0.0.1')).toBe('admitted');
+    expect(limits.admit({}, '::1')).toBe('admitted');
+    expect(limits.admit({}, '127.0.0.1')).toBe('too-many');
   });
 });

@@ -23,6 +23,12 @@ import type { MutableBrokerCounters } from './counters.ts';
 export interface ThrottleOptions {
   /** Connections (admitted CONNECTs whose socket is still open) from one source address; default 1,000 (a site or NAT holds many devices). */
   maxConnectionsPerAddress?: number;
+  /**
+   * Whether connections from the machine itself (loopback: the platform's
+   * own services, a simulated fleet run beside it) are left out of the
+   * per-address cap; they still count against the total. Default true.
+   */
+  exemptLoopbackFromAddressCap?: boolean;
   /** Connections in total; default 100,000. */
   maxConnections?: number;
   /** Failures in a window after which the next CONNECT is still answered without delay; default 3. */
@@ -51,6 +57,7 @@ export type ThrottleLimits = Required<ThrottleOptions>;
 
 export const THROTTLE_DEFAULTS: ThrottleLimits = {
   maxConnectionsPerAddress: 1_000,
+  exemptLoopbackFromAddressCap: true,
   maxConnections: 100_000,
   freeFailures: 3,
   failureDelayMs: 100,
@@ -70,13 +77,18 @@ export function resolveThrottle(options: ThrottleOptions | undefined, problems: 
       continue;
     }
     if (value === undefined) continue;
+    if (name === 'exemptLoopbackFromAddressCap') {
+      if (typeof value !== 'boolean') problems.push(`throttle.${name} must be true or false, got ${String(value)}`);
+      else limits.exemptLoopbackFromAddressCap = value;
+      continue;
+    }
     // freeFailures may be 0 (delay from the first failure); everything else is at least 1.
     const min = name === 'freeFailures' ? 0 : 1;
     if (!Number.isInteger(value) || (value as number) < min) {
       problems.push(`throttle.${name} must be an integer >= ${min}, got ${String(value)}`);
       continue;
     }
-    limits[name as keyof ThrottleLimits] = value as number;
+    limits[name as Exclude<keyof ThrottleLimits, 'exemptLoopbackFromAddressCap'>] = value as number;
   }
   if (limits.maxFailureDelayMs < limits.failureDelayMs) {
     problems.push(`throttle.maxFailureDelayMs (${limits.maxFailureDelayMs}) must be >= throttle.failureDelayMs (${limits.failureDelayMs})`);
@@ -92,18 +104,27 @@ export function normalizeAddress(address: string | undefined): string {
 
 export type Admission = 'admitted' | 'too-many-per-address' | 'too-many';
 
+/** An address of this machine (after normalizeAddress). */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.');
+}
+
 export class ConnectionLimits {
   private readonly perAddress = new Map<string, number>();
   private readonly held = new WeakMap<object, string>();
   private total = 0;
 
-  constructor(private readonly limits: Pick<ThrottleLimits, 'maxConnections' | 'maxConnectionsPerAddress'>) {}
+  constructor(private readonly limits: Pick<ThrottleLimits, 'maxConnections' | 'maxConnectionsPerAddress' | 'exemptLoopbackFromAddressCap'>) {}
 
-  /** Takes a slot for `holder` (a client) from `address`, or says which cap is reached. */
+  /**
+   * Takes a slot for `holder` (a client) from `address`, or says which cap
+   * is reached (see exemptLoopbackFromAddressCap).
+   */
   admit(holder: object, address: string): Admission {
     if (this.held.has(holder)) return 'admitted';
     const fromAddress = this.perAddress.get(address) ?? 0;
-    if (fromAddress >= this.limits.maxConnectionsPerAddress) return 'too-many-per-address';
+    const exempt = this.limits.exemptLoopbackFromAddressCap && isLoopback(address);
+    if (fromAddress >= this.limits.maxConnectionsPerAddress && !exempt) return 'too-many-per-address';
     if (this.total >= this.limits.maxConnections) return 'too-many';
     this.perAddress.set(address, fromAddress + 1);
     this.total += 1;
