@@ -8,7 +8,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type SqliteStore } from '../store/index.ts';
 import { Directory } from './directory.ts';
-import { liveAggregates$ } from './live-aggregates.ts';
+import { computeLiveAggregates, liveAggregates$ } from './live-aggregates.ts';
 import { Twin } from './twin.ts';
 
 describe('liveAggregates$', () => {
@@ -50,6 +50,18 @@ describe('liveAggregates$', () => {
         c: '0/3:0',
       });
     });
+  });
+
+  it('does not count a device that has connected but sent no telemetry yet', () => {
+    const twin = new Twin();
+    twin.applyPresence({ deviceId: 'a', connected: true, reason: 'connected', ts: 1_000, brokerStartedAtMs: 0 });
+    twin.applyTelemetry('b', [{ ts: 1_000, seq: 1, metrics: { powerW: 50, energyWh: 5, capacityWh: 10 } }], 1_000);
+    const snapshot = () => computeLiveAggregates({ twin, directory: new Directory(store), clock: () => 2_000, windowMs: 5_000 }).find((s) => s.level === 'fleet')!;
+    expect(snapshot().coverage.devicesReporting).toBe(1);
+    expect(snapshot().metrics.socPct).toBe(50);
+    twin.applyTelemetry('a', [{ ts: 1_500, seq: 1, metrics: { powerW: 10, energyWh: 5, capacityWh: 30 } }], 1_500);
+    expect(snapshot().coverage.devicesReporting).toBe(2);
+    expect(snapshot().metrics.socPct).toBe(25);
   });
 
   it('reports every site and region, with zero coverage where nothing reports', () => {

@@ -1,7 +1,9 @@
 /**
  * Live aggregates: every `intervalMs`, the twin is summed up per site, region
- * and fleet. A device counts when it is online and was heard from within
- * `windowMs`; the others are left out and the coverage says how many.
+ * and fleet. A device counts when it is online, has sent telemetry and was
+ * heard from within `windowMs`; the others are left out and the coverage
+ * says how many. A device that has connected but not yet sent a sample is
+ * not reporting: counting it would show full coverage over missing values.
  */
 import { interval, map, type Observable, type SchedulerLike } from 'rxjs';
 import type { AggregateLevel, AggregateSnapshot } from '../protocol/index.ts';
@@ -37,7 +39,7 @@ export function computeLiveAggregates(options: Omit<LiveAggregatesOptions, 'inte
     if (region !== undefined) sumOf('region', region);
   }
   for (const state of twin.all()) {
-    if (!isConnected(state) || state.lastSeenMs === null || state.lastSeenMs < nowMs - windowMs) continue;
+    if (!isConnected(state) || state.lastTs === null || state.lastSeenMs === null || state.lastSeenMs < nowMs - windowMs) continue;
     const device = directory.cachedDevice(state.deviceId);
     if (!device) continue;
     sumOf('fleet', 'fleet').add(device.id, device.type, state.metrics);
