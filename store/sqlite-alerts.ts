@@ -47,7 +47,7 @@ import {
   type OperatorDecision,
   type TransitionDraft,
 } from './alert-lifecycle.ts';
-import { guard, immediateTransaction, pruneByRetention, requireLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
+import { guard, immediateTransaction, pruneByRetention, requireLimit, requirePageLimit, requireSafeInteger, serializeJson } from './sqlite-common.ts';
 import {
   StoreError,
   type AlertOutbox,
@@ -164,6 +164,9 @@ interface TransitionParams {
 
 const ALERT_COLUMNS = `id, rule_id, severity, subject_kind, subject_id, state, summary, value, labels, opened_at_ms, fired_at_ms,
   acknowledged_at_ms, acknowledged_by, acknowledge_note, resolved_at_ms, resolved_by, resolve_reason, reopen_count`;
+/** Most transitions one transitionsAfter call returns. */
+const MAX_TRANSITIONS_PAGE = 1_000;
+
 const TRANSITION_COLUMNS = 'seq, alert_id, kind, at_ms, actor, note, notify_state, not_before_ms, alert';
 
 /** Transitions whose notification is settled: never to be told, or told to every integration it was routed to. */
@@ -275,6 +278,8 @@ function prepareStatements(db: Database.Database) {
     deleteDeliveriesOfTransition: db.prepare<[number]>('DELETE FROM alert_deliveries WHERE transition_seq = ?'),
     deleteTransition: db.prepare<[number]>('DELETE FROM alert_transitions WHERE seq = ?'),
     transitionsOf: db.prepare<[number], TransitionRow>(`SELECT ${TRANSITION_COLUMNS} FROM alert_transitions WHERE alert_id = ? ORDER BY seq`),
+    transitionsAfter: db.prepare<[number, number], TransitionRow>(`SELECT ${TRANSITION_COLUMNS} FROM alert_transitions WHERE seq > ? ORDER BY seq LIMIT ?`),
+    latestTransitionSeq: db.prepare<[], number | null>('SELECT MAX(seq) FROM alert_transitions').pluck(),
     listOpen: db.prepare<[], AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE state != 'resolved' ORDER BY id DESC`),
     countOpen: db.prepare<[], { severity: AlertSeverity; state: 'firing' | 'acknowledged'; count: number }>(
       "SELECT severity, state, COUNT(*) AS count FROM alerts WHERE state != 'resolved' GROUP BY severity, state",
@@ -541,6 +546,17 @@ export class SqliteAlerts implements AlertStore, AlertOutbox {
       }
       return statement.all(params).map(alertFromRow);
     });
+  }
+
+  /** See AlertStore.transitionsAfter. 'invalid' when afterSeq is not an integer or limit not from 1 to 1000. */
+  transitionsAfter(afterSeq: number, limit: number): AlertEvent[] {
+    requireSafeInteger('transitions after: afterSeq', afterSeq);
+    requirePageLimit('transitions after', limit, MAX_TRANSITIONS_PAGE);
+    return guard('transitions after', () => this.stmt.transitionsAfter.all(afterSeq, limit).map(eventFromRow));
+  }
+
+  latestTransitionSeq(): number {
+    return guard('latest transition seq', () => this.stmt.latestTransitionSeq.get() ?? 0);
   }
 
   listOpenAlerts(): Alert[] {

@@ -186,6 +186,13 @@ export class SqliteTokens implements TokenStore {
     return guard('list tokens', () => this.stmt.list.all().map(tokenFromRow));
   }
 
+  /** See TokenStore.getToken. */
+  getToken(id: string): ApiToken | undefined {
+    if (typeof id !== 'string') return undefined;
+    const row = guard('get token', () => this.stmt.byId.get(id));
+    return row === undefined ? undefined : tokenFromRow(row);
+  }
+
   /** See TokenStore.revokeToken. 'invalid' for a nowMs that is not an integer; false for an id that is not a string. */
   revokeToken(id: string, nowMs: number): boolean {
     requireSafeInteger('revoke token: nowMs', nowMs);

@@ -405,6 +405,14 @@ export interface AlertStore {
   /** Open alerts (firing or acknowledged), newest first. */
   listOpenAlerts(): Alert[];
   countOpenAlerts(): { bySeverity: Record<AlertSeverity, number>; byState: Record<'firing' | 'acknowledged', number> };
+  /**
+   * Transitions stored after `afterSeq`, told to integrations or not, oldest
+   * first, at most `limit`, each with the alert as it was right after it:
+   * what a live view follows. Transitions pruned with old alerts are gone.
+   */
+  transitionsAfter(afterSeq: number, limit: number): AlertEvent[];
+  /** The seq of the newest transition stored, 0 when there is none. */
+  latestTransitionSeq(): number;
 }
 
 /** One notification of one transition to one integration. */
@@ -687,6 +695,11 @@ export interface ApiToken {
   revokedAtMs: number | null;
 }
 
+/** Whether a token may be used at nowMs: not revoked and not expired. */
+export function isTokenActive(token: Pick<ApiToken, 'revokedAtMs' | 'expiresAtMs'>, nowMs: number): boolean {
+  return token.revokedAtMs === null && (token.expiresAtMs === null || token.expiresAtMs > nowMs);
+}
+
 export interface TokenStore {
   /**
    * Stores a token by the hash of its secret (`hashTokenSecret(token)`:
@@ -707,6 +720,8 @@ export interface TokenStore {
   authenticate(secretHash: string, nowMs: number): ApiToken | undefined;
   /** Every token, newest first, revoked ones included. */
   listTokens(): ApiToken[];
+  /** The token with this id, revoked or expired ones included (see isTokenActive); undefined when unknown. Records no use. */
+  getToken(id: string): ApiToken | undefined;
   /** Revokes at once; false when unknown or already revoked. */
   revokeToken(id: string, nowMs: number): boolean;
 }

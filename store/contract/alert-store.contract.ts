@@ -458,6 +458,30 @@ export function describeAlertStoreContract(name: string, open: OpenStore<Alerts>
         expect(alerts.listAlerts({ limit: 10 }).find((a) => a.id === ids.b)).toEqual(alerts.listOpenAlerts().find((a) => a.id === ids.b));
       });
 
+      it('follows every transition after a seq, told or not, oldest first, limited', () => {
+        expect(alerts.latestTransitionSeq()).toBe(0);
+        expect(alerts.transitionsAfter(0, 10)).toEqual([]);
+        const fired = only(apply(fire(1_000)));
+        const acked = alerts.acknowledgeAlert(fired.alert.id, { actor: 'ops', note: 'looking', atMs: 1_100 });
+        const resolved = only(apply(clear(1_200)));
+        const reopened = only(apply(fire(1_300)));
+        // The reopening cancelled the held resolution, which is now never told.
+        const all = [fired, acked, { ...resolved, transition: { ...resolved.transition, notify: false } }, reopened];
+        expect(alerts.latestTransitionSeq()).toBe(reopened.transition.seq);
+        expect(alerts.transitionsAfter(0, 10)).toEqual(all);
+        expect(alerts.transitionsAfter(fired.transition.seq, 2)).toEqual(all.slice(1, 3));
+        expect(alerts.transitionsAfter(reopened.transition.seq, 10)).toEqual([]);
+        expect(alerts.transitionsAfter(0, 10).map((e) => [e.transition.kind, e.alert.state])).toEqual([
+          ['fired', 'firing'],
+          ['acknowledged', 'acknowledged'],
+          ['resolved', 'resolved'],
+          ['reopened', reopened.alert.state],
+        ]);
+        expectStoreError(() => alerts.transitionsAfter(0.5, 10), 'invalid');
+        expectStoreError(() => alerts.transitionsAfter(0, 0), 'invalid');
+        expectStoreError(() => alerts.transitionsAfter(0, 1_001), 'invalid');
+      });
+
       it('counts nothing open in an empty store', () => {
         expect(alerts.countOpenAlerts()).toEqual({ bySeverity: { critical: 0, warning: 0, info: 0 }, byState: { firing: 0, acknowledged: 0 } });
         expect(alerts.listOpenAlerts()).toEqual([]);

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashTokenSecret } from '../credentials.ts';
-import { StoreError, type ApiToken, type OperatorRole, type TokenStore } from '../types.ts';
+import { StoreError, isTokenActive, type ApiToken, type OperatorRole, type TokenStore } from '../types.ts';
 import type { OpenStore } from './open-store.ts';
 
 /** When the tokens below are created, unless a test says otherwise. */
@@ -64,6 +64,18 @@ export function describeTokenStoreContract(name: string, open: OpenStore<TokenSt
           const n = { viewer: 2, operator: 3, admin: 4 }[role];
           expect(tokens.createToken(newToken(n, { role }), T0).role).toBe(role);
         }
+      });
+
+      it('gives a token by id, revoked and expired ones included, without recording a use', () => {
+        const created = tokens.createToken(newToken(1, { expiresAtMs: T0 + 100 }), T0);
+        expect(tokens.getToken(uuid(1))).toEqual(created);
+        expect(isTokenActive(tokens.getToken(uuid(1))!, T0 + 99)).toBe(true);
+        expect(isTokenActive(tokens.getToken(uuid(1))!, T0 + 100)).toBe(false);
+        expect(tokens.revokeToken(uuid(1), T0 + 1)).toBe(true);
+        expect(tokens.getToken(uuid(1))).toMatchObject({ revokedAtMs: T0 + 1, lastUsedAtMs: null });
+        expect(isTokenActive(tokens.getToken(uuid(1))!, T0 + 2)).toBe(false);
+        expect(tokens.getToken(uuid(2))).toBeUndefined();
+        expect(tokens.getToken('not a uuid')).toBeUndefined();
       });
 
       it('lists every token newest first (by creation, then id), revoked ones included', () => {
