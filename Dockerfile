@@ -4,12 +4,16 @@ WORKDIR /app
 # better-sqlite3 compiles its native addon at install time.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci builds the dashboard bundle (the prepare script), from its sources and protocol's.
+COPY protocol ./protocol
+COPY dashboard ./dashboard
 RUN npm ci --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production VPP_HOST=0.0.0.0 VPP_DATA_DIR=/data
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=deps /app/dashboard/dist ./dashboard/dist
 COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY cli ./cli

@@ -50,6 +50,14 @@ export interface Config {
   };
   /** How often the dispatch control loop runs. */
   dispatchLoopMs: number;
+  stream: {
+    maxClients: number;
+    heartbeatMs: number;
+    minIntervalMs: number;
+    maxBufferedBytes: number;
+  };
+  /** The built dashboard control serves at `/`. */
+  dashboardDir: string;
   access: {
     /** PEM certificate and key (read at start) for MQTT over TLS and HTTPS; both or neither. */
     tls: { cert: Buffer; key: Buffer; mqttsPort: number } | undefined;
@@ -310,6 +318,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_HTTP_FAILED_AUTH_PER_ADDRESS_PER_MINUTE', fallback: '30', description: 'requests with a missing or bad token per address per minute; beyond, 429 before the token is even checked' },
   { name: 'VPP_CORS_ORIGINS', fallback: 'none (CORS closed)', description: 'comma-separated web origins allowed to call the API from a browser' },
   { name: 'VPP_RETENTION_AUDIT_DAYS', fallback: '365', description: 'audit records older than this are deleted (hourly)' },
+  { name: 'VPP_STREAM_MAX_CLIENTS', fallback: '10000', description: 'concurrent live-stream (SSE) connections per control process; more get 503' },
+  { name: 'VPP_STREAM_HEARTBEAT_SECONDS', fallback: '15', description: 'heartbeat comment interval on idle live streams (keeps proxies from closing them)' },
+  { name: 'VPP_STREAM_MIN_INTERVAL_MS', fallback: '1000', description: 'a live stream sends each site, region and fleet aggregate at most once per this interval' },
+  { name: 'VPP_STREAM_MAX_BUFFERED_KIB', fallback: '1024', description: 'a live-stream client with more unsent data than this is dropped (it reconnects and resumes)' },
+  { name: 'VPP_DASHBOARD_DIR', fallback: 'dashboard/dist of this checkout', description: 'the built dashboard served at /' },
   { name: 'VPP_SIM_COMMAND_GRACE_SECONDS', fallback: '60', description: 'a simulated device that lost the platform for longer than this drops its command and goes back to local control' },
   { name: 'VPP_SIM_SITES', fallback: '100', description: 'simulated sites (battery, solar inverter and meter each); 0 for none' },
   { name: 'VPP_SIM_SPEED', fallback: '1', description: 'time acceleration of the simulated physics' },
@@ -369,6 +382,13 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
       deadLettersPerDevicePerMinute: int(r, 'VPP_DEAD_LETTERS_PER_DEVICE_PER_MINUTE', 10, 0, 100_000),
     },
     dispatchLoopMs: int(r, 'VPP_DISPATCH_LOOP_MS', 5_000, 100, 3_600_000),
+    stream: {
+      maxClients: int(r, 'VPP_STREAM_MAX_CLIENTS', 10_000, 1, 1_000_000),
+      heartbeatMs: Math.round(num(r, 'VPP_STREAM_HEARTBEAT_SECONDS', 15, 1, 3_600) * 1_000),
+      minIntervalMs: int(r, 'VPP_STREAM_MIN_INTERVAL_MS', 1_000, 10, 3_600_000),
+      maxBufferedBytes: int(r, 'VPP_STREAM_MAX_BUFFERED_KIB', 1_024, 16, 1_048_576) * 1_024,
+    },
+    dashboardDir: str(r, 'VPP_DASHBOARD_DIR') ?? fileURLToPath(new URL('../dashboard/dist', import.meta.url)),
     access: {
       tls: tlsFiles(r, mqttsPort),
       mqttMaxConnectionsPerAddress: int(r, 'VPP_MQTT_MAX_CONNECTIONS_PER_ADDRESS', 1_000, 1, 10_000_000),

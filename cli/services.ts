@@ -431,6 +431,8 @@ export async function startControlService(
       failedAuthPerAddressPerMinute: config.access.httpFailedAuthPerAddressPerMinute,
       corsOrigins: config.access.corsOrigins,
     },
+    stream: { ...config.stream },
+    dashboardDir: config.dashboardDir,
     secretGraceMs: config.secretGraceMs,
     adminToken: platform.adminToken,
     clock,

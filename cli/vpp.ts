@@ -112,6 +112,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
           '',
           'virtual power plant is up',
           `  MQTT broker   ${broker.url}${broker.tlsUrl ? `   (over TLS: ${broker.tlsUrl})` : ''}`,
+          `  dashboard     ${control.url}/   (sign in with the admin token below)`,
           `  control API   ${control.url}/api/v1   (OpenAPI: ${control.url}/docs)`,
           `  admin token   ${platform.adminToken}`,
           `  simulated     ${config.sim.sites} sites, ${simDevices} devices, speed ×${config.sim.speed}`,

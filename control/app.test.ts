@@ -31,6 +31,7 @@ const EXPECTED_OPERATIONS = [
   'get /api/v1/devices/{id}/telemetry',
   'get /api/v1/sites',
   'post /api/v1/sites',
+  'get /api/v1/sites/overview',
   'get /api/v1/sites/{id}',
   'get /api/v1/sites/{id}/history',
   'get /api/v1/regions/{id}/history',
@@ -55,6 +56,10 @@ const EXPECTED_OPERATIONS = [
   'get /api/v1/tokens',
   'delete /api/v1/tokens/{id}',
   'get /api/v1/audit',
+  'get /api/v1/me',
+  'get /api/v1/stream',
+  'post /api/v1/stream/tickets',
+  'get /api/v1/stream/stats',
 ];
 
 describe('OpenAPI document', () => {
@@ -98,7 +103,7 @@ describe('OpenAPI document', () => {
     }
     const telemetry = doc.paths['/api/v1/devices/{id}/telemetry']!.get!;
     expect(telemetry.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(
-      ['path:id', 'query:from', 'query:limit', 'query:metric', 'query:resolution', 'query:to'],
+      ['path:id', 'query:format', 'query:from', 'query:limit', 'query:metric', 'query:resolution', 'query:to'],
     );
     const sendCommand = doc.paths['/api/v1/devices/{id}/commands']!.post!;
     expect(sendCommand.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual(['header:idempotency-key', 'path:id']);

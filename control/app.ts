@@ -16,7 +16,9 @@ import { registerErrorHandlers } from './plugins/errors.ts';
 import { registerExternalPlugins } from './plugins/external.ts';
 import { registerSecurityPlugins } from './plugins/security.ts';
 import { API_PREFIX, apiRoutes } from './routes/api.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
+import { createLiveStream } from './stream/index.ts';
 import type { TypeBoxTypeProvider } from './type-provider.ts';
 
 /**
@@ -32,7 +34,8 @@ const CONTROL_LOG_OPTIONS = {
   serializers: {
     req: (request: FastifyRequest) => ({
       method: request.method,
-      url: request.url,
+      // A stream ticket is a credential for a minute: not for the logs.
+      url: request.url.replace(/([?&]ticket=)[^&]*/g, '$1[redacted]'),
       host: request.host,
       remoteAddress: request.ip,
       remotePort: request.socket?.remotePort,
@@ -106,6 +109,8 @@ export async function buildControlApp(deps: ControlDeps, options: ControlAppOpti
   trackAuditWriter(base, auditWriter);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   await app.register(healthRoutes, { deps });
-  await app.register(apiRoutes, { deps, access, auditWriter, prefix: API_PREFIX });
+  await base.register(dashboardRoutes, { dir: deps.dashboardDir });
+  const stream = createLiveStream(base, deps);
+  await app.register(apiRoutes, { deps, access, auditWriter, stream, prefix: API_PREFIX });
   return base;
 }

@@ -4,6 +4,7 @@
  * process, and in tests with real stores and a controlled clock.
  */
 import type { Logger } from 'pino';
+import type { SchedulerLike } from 'rxjs';
 import type { AggregateLevel, AggregateSnapshot, AlertEvent, AlertRulesConfig, DispatchRequest, ServiceHealth } from '../protocol/index.ts';
 import type {
   AlertOutbox,
@@ -28,6 +29,12 @@ export interface LiveView {
   listAggregates(level: AggregateLevel): AggregateSnapshot[];
   /** The latest heartbeat of every platform service, in name order. */
   listServiceHealth(): ServiceHealth[];
+  /**
+   * Calls `listener` with every aggregate the view takes from now on (not
+   * the stale or rejected ones), synchronously; returns the unsubscribe.
+   * A listener that throws is logged by nobody: it must not throw.
+   */
+  onAggregate(listener: (snapshot: AggregateSnapshot) => void): () => void;
 }
 
 export interface ComponentHealth {
@@ -129,6 +136,29 @@ export interface AccessOptions {
   corsOrigins?: readonly string[];
 }
 
+/** The live stream's bounds and rates; each absent field takes its default (DEFAULT_STREAM). */
+export interface StreamOptions {
+  /** Most concurrent stream connections of this process (10 000); more get 503. */
+  maxClients?: number;
+  /** Heartbeat comment interval (15 000 ms). */
+  heartbeatMs?: number;
+  /** Most one aggregate per entity per this interval (1 000 ms), whatever the telemetry rate. */
+  minIntervalMs?: number;
+  /** How often watched devices, sites, dispatches and alerts are read for changes (1 000 ms). */
+  pollMs?: number;
+  /** How often the sites table's changed rows are sent (5 000 ms). */
+  sitesIntervalMs?: number;
+  /** A client whose unsent backlog grows beyond this is dropped (1 MiB). */
+  maxBufferedBytes?: number;
+  /** Newest events each topic holds for resuming clients (256, and 4 MiB). */
+  historyPerTopic?: number;
+  historyBytesPerTopic?: number;
+  /** How long a topic holds its events after its last client left (60 000 ms). */
+  topicGraceMs?: number;
+  /** Virtual time in tests. */
+  scheduler?: SchedulerLike;
+}
+
 export interface ControlDeps {
   registry: Registry;
   telemetry: TelemetryStore;
@@ -183,6 +213,13 @@ export interface ControlDeps {
   audit: AuditStore;
   /** Rate limits, the failed-authentication throttle and CORS; defaults when absent (see AccessOptions). */
   access?: AccessOptions;
+  /** Bounds and rates of the live stream (GET /api/v1/stream); defaults when absent (see StreamOptions). */
+  stream?: StreamOptions;
+  /**
+   * The built dashboard (index.html, assets/, manifest.json) served at `/`;
+   * without it `/` answers 404 and only the API is served.
+   */
+  dashboardDir?: string;
   /** Milliseconds since the Unix epoch. */
   clock: () => number;
   logger: Logger;

@@ -14,9 +14,11 @@ export type {
   LiveView,
   PipelineFigures,
   Revocations,
+  StreamOptions,
 } from './deps.ts';
 export { checkStoreHealth, evaluateHealth, type HealthInputs } from './health.ts';
 export { ControlError, InfeasibleDispatchError, isInfeasibleDispatchError, type ControlErrorCode } from './errors.ts';
 export { API_PREFIX } from './routes/api.ts';
 export { API_TOKEN_PREFIX, BOOTSTRAP_TOKEN_NAME, MIN_ADMIN_TOKEN_LENGTH } from './plugins/auth.ts';
 export { DEFAULT_ACCESS } from './plugins/access.ts';
+export { DEFAULT_STREAM } from './stream/index.ts';

@@ -19,6 +19,19 @@ describe('createLiveView', () => {
     expect(live.stats().applied).toBe(4);
   });
 
+  it('tells its aggregate listeners of every snapshot it keeps, and no more after they unsubscribe', () => {
+    const live = createLiveView();
+    const seen: string[] = [];
+    const unsubscribe = live.onAggregate((s) => seen.push(`${s.level}/${s.id}@${s.ts - T0}`));
+    publishSnapshot(live, makeSnapshot('site', 'site-1', T0 + 1000, { devicesReporting: 1, devicesTotal: 1 }));
+    publishSnapshot(live, makeSnapshot('site', 'site-1', T0, { devicesReporting: 1, devicesTotal: 1 }));
+    live.apply(aggregateTopic('region', 'north'), Buffer.from('{not json'));
+    publishSnapshot(live, makeSnapshot('region', 'north', T0, { devicesReporting: 1, devicesTotal: 1 }));
+    unsubscribe();
+    publishSnapshot(live, makeSnapshot('fleet', 'fleet', T0, { devicesReporting: 1, devicesTotal: 1 }));
+    expect(seen).toEqual(['site/site-1@1000', 'region/north@0']);
+  });
+
   it('drops an older retained copy that arrives after a newer snapshot', () => {
     const live = createLiveView();
     publishSnapshot(live, makeSnapshot('region', 'north', T0 + 5000, { devicesReporting: 3, devicesTotal: 3 }));

@@ -60,6 +60,7 @@ export function createLiveView(): FeedableLiveView {
     fleet: new Map(),
   };
   const heartbeats = new Map<string, ServiceHealth>();
+  const listeners = new Set<(snapshot: AggregateSnapshot) => void>();
   const stats: LiveViewStats = {
     applied: 0,
     cleared: 0,
@@ -79,6 +80,7 @@ export function createLiveView(): FeedableLiveView {
     if (current && current.ts > snapshot.ts) return void stats.rejected.stale++;
     byId.set(key, snapshot);
     stats.applied++;
+    for (const listener of listeners) listener(snapshot);
   }
 
   function clearAggregate(topic: string): void {
@@ -118,6 +120,10 @@ export function createLiveView(): FeedableLiveView {
     },
     listAggregates(level) {
       return [...aggregates[level].values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+    onAggregate(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
     getServiceHealth(service) {
       return heartbeats.get(service);

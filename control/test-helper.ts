@@ -78,7 +78,7 @@ function forwardTo<T extends object>(current: () => T): T {
  * refreshed before each test. `logger` replaces the silent one (to capture
  * what the app logs).
  */
-export function useControlTest(options: { logger?: Logger; access?: AccessOptions } = {}): ControlTest {
+export function useControlTest(options: { logger?: Logger; access?: AccessOptions; dashboardDir?: string } = {}): ControlTest {
   let dir = '';
   let testCount = 0;
   let tokenCount = 0;
@@ -139,6 +139,7 @@ export function useControlTest(options: { logger?: Logger; access?: AccessOption
       access: { rateLimitPerMinute: 100_000, rateLimitPerAddressPerMinute: 100_000, failedAuthPerAddressPerMinute: 100_000, ...options.access },
       clock: () => t.clock.nowMs,
       logger: options.logger ?? pino({ level: 'silent' }),
+      ...(options.dashboardDir === undefined ? {} : { dashboardDir: options.dashboardDir }),
     });
   });
 

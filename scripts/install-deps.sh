@@ -9,6 +9,7 @@ packages=(
   openssl             # self-signed certificates for the TLS tests
   curl                # a standard HTTPS client for the TLS tests
   prometheus-alertmanager  # real Alertmanager the notification adapter is tested against
+  chromium            # a real browser for the dashboard tests (driven by playwright-core)
 )
 
 missing=()

@@ -14,6 +14,8 @@
  *   pipeline and no broker: the outbox and the Notifier port);
  * - dispatch imports only protocol and store (the command queue, the
  *   allocator and the control loop talk MQTT through what cli hands them);
+ * - the dashboard (browser code) imports only protocol: it talks to the
+ *   platform over HTTP and the stream, never through another part's code;
  * - only cli (and bench, which drives the platform) imports cli.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -21,7 +23,7 @@ import { join, relative, resolve, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'dispatch', 'devices-sim', 'cli'] as const;
+const PARTS = ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'dispatch', 'devices-sim', 'dashboard', 'cli'] as const;
 type Part = (typeof PARTS)[number];
 
 const ALLOWED: Record<Part, readonly Part[]> = {
@@ -33,6 +35,7 @@ const ALLOWED: Record<Part, readonly Part[]> = {
   control: ['protocol', 'store'],
   notify: ['protocol', 'store'],
   dispatch: ['protocol', 'store'],
+  dashboard: ['protocol'],
   cli: ['protocol', 'store', 'broker', 'ingest', 'control', 'notify', 'dispatch', 'devices-sim'],
 };
 
@@ -41,7 +44,7 @@ function productionFiles(dir: string): string[] {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...productionFiles(path));
-    else if (/\.ts$/.test(entry.name) && !/\.test\.ts$|^test-|\.contract\.ts$/.test(entry.name) && !path.includes(`${join('store', 'contract')}`)) out.push(path);
+    else if (/\.tsx?$/.test(entry.name) && !/\.test\.tsx?$|^test-|\.contract\.ts$/.test(entry.name) && !path.includes(`${join('store', 'contract')}`)) out.push(path);
   }
   return out;
 }

@@ -62,5 +62,8 @@ describe('docker-compose.yml', () => {
     for (const part of ['bin', 'cli', ...parts]) {
       expect(dockerfile).toMatch(new RegExp(`^COPY ${part} \\./${part}$`, 'm'));
     }
+    // The dashboard is built by npm ci (its prepare script) in the deps stage, from its sources, and only the bundle is kept.
+    expect(dockerfile).toMatch(/^COPY dashboard \.\/dashboard\n(?:.*\n)*?RUN npm ci/m);
+    expect(dockerfile).toMatch(/^COPY --from=deps \/app\/dashboard\/dist \.\/dashboard\/dist$/m);
   });
 });

@@ -19,7 +19,7 @@ import { roleAtLeast, type TokenStore } from '../../store/types.ts';
 import type { AccessOptions } from '../deps.ts';
 import { ControlError } from '../errors.ts';
 import { requestRouteKey, requiredRole } from '../routes/access.ts';
-import { createAuthenticator, findOperator, setOperator } from './auth.ts';
+import { createAuthenticator, findOperator, setOperator, type Authentication } from './auth.ts';
 
 export const DEFAULT_ACCESS: Readonly<Required<AccessOptions>> = {
   rateLimitPerMinute: 600,
@@ -64,6 +64,12 @@ export async function registerGuard(
   app: FastifyInstance,
   deps: { adminToken: string; tokens: Pick<TokenStore, 'authenticate'>; clock: () => number },
   access: Required<AccessOptions>,
+  /**
+   * Another way a request may authenticate when it has no Authorization
+   * header (the stream's ticket): undefined when it does not apply. Its
+   * 'invalid' counts like a bad token.
+   */
+  authenticateOtherwise?: (request: FastifyRequest) => Authentication | undefined,
 ): Promise<void> {
   const authenticate = createAuthenticator(deps);
   // No global hook: the guard calls each limiter itself, in the order above.
@@ -87,7 +93,8 @@ export async function registerGuard(
       throw tooManyRequests(reply, fromAddress.ttlInSeconds, `more than ${access.rateLimitPerAddressPerMinute} requests per minute from this address`);
     }
 
-    const result = authenticate(request.headers.authorization);
+    const header = request.headers.authorization;
+    const result = (header === undefined ? authenticateOtherwise?.(request) : undefined) ?? authenticate(header);
     if (result.kind === 'missing') throw new ControlError('unauthorized', 'Authorization: send "Bearer <token>"');
     if (result.kind === 'invalid') {
       const counted = await failures(request);

@@ -1,8 +1,13 @@
 /** API tokens and audit records as the API shows them: times in ISO 8601, never a token's hash. */
-import type { ApiToken, StoredAuditRecord } from '../../store/types.ts';
+import type { ApiToken, OperatorRole, StoredAuditRecord } from '../../store/types.ts';
 import { isoTime } from './device.ts';
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : isoTime(ms));
+
+/** Who a token is: its name and role, not its id (what revoking takes, which is an admin's business). */
+export function presentOperator(operator: { name: string; role: OperatorRole }): { name: string; role: OperatorRole } {
+  return { name: operator.name, role: operator.role };
+}
 
 export function presentToken(token: ApiToken, nowMs: number) {
   return {

@@ -2,7 +2,8 @@
 import type { Registry, TelemetryStore } from '../../store/types.ts';
 import { notFound } from '../errors.ts';
 import { isoTime } from '../presenters/device.ts';
-import { groupSeries, presentAggregatePoint, type AggregatePoint } from '../presenters/history.ts';
+import { groupSeries, presentAggregateColumns, presentAggregatePoint, type AggregateColumns, type AggregatePoint } from '../presenters/history.ts';
+import type { HistoryFormat } from '../schemas/history.ts';
 import { BUCKET_MS, resolveTimeRange, type RollupResolution } from '../time-range.ts';
 import type { HistoryParams } from './device-telemetry.ts';
 
@@ -11,14 +12,18 @@ export type AggregateKind = 'site' | 'region' | 'fleet';
 /** Entity id of the fleet in rollups. */
 export const FLEET_ID = 'fleet';
 
-export interface AggregateHistory {
+interface AggregateHistoryHeader {
   kind: AggregateKind;
   id: string;
   resolution: RollupResolution;
   from: string;
   to: string;
-  series: Array<{ metric: string; points: AggregatePoint[] }>;
 }
+
+/** The points form (the original one, without `format`) or the columns form. */
+export type AggregateHistory =
+  | (AggregateHistoryHeader & { series: Array<{ metric: string; points: AggregatePoint[] }> })
+  | (AggregateHistoryHeader & { format: 'columns'; series: AggregateColumns[] });
 
 /** Regions exist through their sites; the fleet always exists. */
 function checkEntityExists(registry: Registry, kind: AggregateKind, id: string): void {
@@ -32,7 +37,7 @@ export async function queryAggregateHistory(
   deps: { registry: Registry; telemetry: TelemetryStore; clock: () => number },
   kind: AggregateKind,
   id: string,
-  params: HistoryParams & { resolution: RollupResolution },
+  params: HistoryParams & { resolution: RollupResolution; format: HistoryFormat },
 ): Promise<AggregateHistory> {
   const { fromMs, toMs } = resolveTimeRange(params, params.resolution, deps.clock());
   checkEntityExists(deps.registry, kind, id);
@@ -45,12 +50,7 @@ export async function queryAggregateHistory(
     metrics,
     bucketMs: BUCKET_MS[params.resolution],
   });
-  return {
-    kind,
-    id,
-    resolution: params.resolution,
-    from: isoTime(fromMs),
-    to: isoTime(toMs),
-    series: groupSeries(rollups, presentAggregatePoint),
-  };
+  const header = { kind, id, resolution: params.resolution, from: isoTime(fromMs), to: isoTime(toMs) };
+  if (params.format === 'columns') return { ...header, format: 'columns', series: presentAggregateColumns(rollups) };
+  return { ...header, series: groupSeries(rollups, presentAggregatePoint) };
 }

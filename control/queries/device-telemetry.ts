@@ -1,9 +1,10 @@
 /** History of one device: raw samples or rollups, within the bounds of time-range.ts. */
 import type { Registry, TelemetryStore } from '../../store/types.ts';
-import { notFound } from '../errors.ts';
-import { groupSeries, presentDevicePoint, presentSamples, type RollupPoint } from '../presenters/history.ts';
+import { badRequest, notFound } from '../errors.ts';
+import { groupSeries, presentDeviceColumns, presentDevicePoint, presentSamples, type RollupColumns, type RollupPoint } from '../presenters/history.ts';
 import { isoTime } from '../presenters/device.ts';
-import { BUCKET_MS, resolveTimeRange, type Resolution, type RollupResolution } from '../time-range.ts';
+import type { HistoryFormat } from '../schemas/history.ts';
+import { BUCKET_MS, ROLLUP_RESOLUTIONS, resolveTimeRange, type Resolution, type RollupResolution } from '../time-range.ts';
 
 export interface HistoryParams {
   metric?: string[] | undefined;
@@ -26,13 +27,26 @@ export type DeviceTelemetry =
       from: string;
       to: string;
       series: Array<{ metric: string; points: RollupPoint[] }>;
+    }
+  | {
+      deviceId: string;
+      resolution: RollupResolution;
+      from: string;
+      to: string;
+      format: 'columns';
+      series: RollupColumns[];
     };
 
 export async function queryDeviceTelemetry(
   deps: { registry: Registry; telemetry: TelemetryStore; clock: () => number },
   deviceId: string,
-  params: HistoryParams & { resolution: Resolution; limit: number },
+  params: HistoryParams & { resolution: Resolution; limit: number; format: HistoryFormat },
 ): Promise<DeviceTelemetry> {
+  // Raw samples need not all carry the same metrics, so their columns would need gaps; charts read
+  // rollups, and raw stays in the one form it has always had.
+  if (params.format === 'columns' && params.resolution === 'raw') {
+    throw badRequest(`format: columns needs a rollup resolution (${ROLLUP_RESOLUTIONS.join(', ')}); raw samples come only as points`);
+  }
   const { fromMs, toMs } = resolveTimeRange(params, params.resolution, deps.clock());
   if (!deps.registry.getDevice(deviceId)) throw notFound(`device '${deviceId}' does not exist`);
   const metrics = params.metric && params.metric.length > 0 ? [...new Set(params.metric)] : undefined;
@@ -57,5 +71,6 @@ export async function queryDeviceTelemetry(
     metrics,
     bucketMs: BUCKET_MS[params.resolution],
   });
+  if (params.format === 'columns') return { deviceId, resolution: params.resolution, ...range, format: 'columns', series: presentDeviceColumns(rollups) };
   return { deviceId, resolution: params.resolution, ...range, series: groupSeries(rollups, presentDevicePoint) };
 }

@@ -25,6 +25,7 @@ export const ROUTE_ROLES: Readonly<Record<string, OperatorRole>> = {
   'POST /api/v1/devices/:id/commands': 'operator',
   'GET /api/v1/sites': 'viewer',
   'POST /api/v1/sites': 'admin',
+  'GET /api/v1/sites/overview': 'viewer',
   'GET /api/v1/sites/:id': 'viewer',
   'GET /api/v1/sites/:id/history': 'viewer',
   'GET /api/v1/regions/:id/history': 'viewer',
@@ -44,10 +45,14 @@ export const ROUTE_ROLES: Readonly<Record<string, OperatorRole>> = {
   'GET /api/v1/dispatches': 'viewer',
   'GET /api/v1/dispatches/:id': 'viewer',
   'POST /api/v1/dispatches/:id/cancel': 'operator',
+  'GET /api/v1/me': 'viewer',
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',
   'DELETE /api/v1/tokens/:id': 'admin',
   'GET /api/v1/audit': 'admin',
+  'GET /api/v1/stream': 'viewer',
+  'POST /api/v1/stream/tickets': 'viewer',
+  'GET /api/v1/stream/stats': 'viewer',
 };
 
 /**

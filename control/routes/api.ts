@@ -6,11 +6,13 @@
  * a role in ROUTE_ROLES (routes/access.ts), or the app does not start. The
  * audit hook records what changed and what was refused after each answer.
  */
-import type { FastifyPluginAsync, RawServerDefault } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest, RawServerDefault } from 'fastify';
 import type { AccessOptions, ControlDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { registerGuard } from '../plugins/access.ts';
 import { registerAudit, type AuditWriter } from '../plugins/audit.ts';
+import type { Authentication } from '../plugins/auth.ts';
+import type { LiveStream } from '../stream/index.ts';
 import { errorResponses } from '../schemas/common.ts';
 import type { TypeBoxTypeProvider } from '../type-provider.ts';
 import { declareRouteRoles } from './access.ts';
@@ -21,8 +23,10 @@ import { deadLetterRoutes } from './dead-letters.ts';
 import { deviceRoutes } from './devices.ts';
 import { dispatchRoutes } from './dispatches.ts';
 import { fleetRoutes } from './fleet.ts';
+import { meRoutes } from './me.ts';
 import { serviceRoutes } from './services.ts';
 import { siteRoutes } from './sites.ts';
+import { STREAM_PATH, streamRoutes } from './stream.ts';
 import { tokenRoutes } from './tokens.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -31,10 +35,20 @@ export interface ApiOptions {
   deps: ControlDeps;
   access: Required<AccessOptions>;
   auditWriter: AuditWriter;
+  stream: LiveStream;
 }
 
-export const apiRoutes: FastifyPluginAsync<ApiOptions, RawServerDefault, TypeBoxTypeProvider> = async (app, { deps, access, auditWriter }) => {
-  await registerGuard(app, deps, access);
+/** A stream ticket authenticates GET /api/v1/stream, and nothing else. */
+function ticketOf(stream: LiveStream): (request: FastifyRequest) => Authentication | undefined {
+  return (request) => {
+    if (request.method !== 'GET' || request.routeOptions.url !== `${API_PREFIX}${STREAM_PATH}`) return undefined;
+    const { ticket } = request.query as { ticket?: unknown };
+    return typeof ticket === 'string' ? stream.tickets.verify(ticket) : undefined;
+  };
+}
+
+export const apiRoutes: FastifyPluginAsync<ApiOptions, RawServerDefault, TypeBoxTypeProvider> = async (app, { deps, access, auditWriter, stream }) => {
+  await registerGuard(app, deps, access, ticketOf(stream));
   registerAudit(app, auditWriter, deps.clock);
   declareRouteRoles(app, (status) => errorResponses(status)[status]!);
   // Unknown paths under the prefix pass the guard too (it runs for this scope's 404), so they do not reveal which routes exist.
@@ -50,5 +64,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions, RawServerDefault, TypeBox
   await app.register(dispatchRoutes, { deps });
   await app.register(serviceRoutes, { deps });
   await app.register(tokenRoutes, { deps });
+  await app.register(meRoutes, { deps });
   await app.register(auditRoutes, { deps, auditWriter });
+  await app.register(streamRoutes, { deps, stream });
 };

@@ -156,7 +156,8 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
         tags: ['devices'],
         summary: 'Telemetry history of a device',
         description:
-          '`from`/`to` take ISO 8601 or ms since the epoch (default: the last hour). `raw` spans at most 7 days; rollups at most 400 days and 10 000 points per metric.',
+          '`from`/`to` take ISO 8601 or ms since the epoch (default: the last hour). `raw` spans at most 7 days; rollups at most 400 days and 10 000 points per metric. ' +
+          'Rollups come as points (one object per bucket) or, with `format=columns`, as one array per field; raw samples only as points.',
         security: BEARER_SECURITY,
         params: IdParamsSchema,
         querystring: TelemetryQuerySchema,
@@ -164,8 +165,8 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
       },
     },
     async (request) => {
-      const { resolution = 'raw', limit = 1000, ...range } = request.query;
-      return queryDeviceTelemetry(deps, request.params.id, { ...range, resolution, limit });
+      const { resolution = 'raw', limit = 1000, format = 'points', ...range } = request.query;
+      return queryDeviceTelemetry(deps, request.params.id, { ...range, resolution, limit, format });
     },
   );
 };

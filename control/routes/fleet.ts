@@ -2,7 +2,7 @@
 import type { ControlPlugin } from '../type-provider.ts';
 import { FLEET_ID, queryAggregateHistory } from '../queries/aggregate-history.ts';
 import { BEARER_SECURITY, errorResponses } from '../schemas/common.ts';
-import { AggregateHistorySchema, HistoryQuerySchema } from '../schemas/history.ts';
+import { AGGREGATE_HISTORY_DESCRIPTION, AggregateHistorySchema, HistoryQuerySchema } from '../schemas/history.ts';
 import { FleetLiveSchema } from '../schemas/sites.ts';
 
 export const fleetRoutes: ControlPlugin = async (app, { deps }) => {
@@ -29,14 +29,15 @@ export const fleetRoutes: ControlPlugin = async (app, { deps }) => {
       schema: {
         tags: ['fleet'],
         summary: 'Rollups of the fleet',
+        description: AGGREGATE_HISTORY_DESCRIPTION,
         security: BEARER_SECURITY,
         querystring: HistoryQuerySchema,
         response: { 200: AggregateHistorySchema, ...errorResponses(400, 401) },
       },
     },
     async (request) => {
-      const { resolution = '1m', ...range } = request.query;
-      return queryAggregateHistory(deps, 'fleet', FLEET_ID, { ...range, resolution });
+      const { resolution = '1m', format = 'points', ...range } = request.query;
+      return queryAggregateHistory(deps, 'fleet', FLEET_ID, { ...range, resolution, format });
     },
   );
 };

@@ -3,12 +3,13 @@ import type { ControlPlugin } from '../type-provider.ts';
 import { saveSite } from '../commands/save-site.ts';
 import { notFound } from '../errors.ts';
 import { operatorOf } from '../plugins/auth.ts';
-import { presentDevices, presentDeviceTwin } from '../presenters/device.ts';
+import { isoTime, presentDevices, presentDeviceTwin } from '../presenters/device.ts';
 import { queryAggregateHistory } from '../queries/aggregate-history.ts';
 import { queryDeviceControls } from '../queries/commands.ts';
+import { querySitesOverview } from '../queries/sites-overview.ts';
 import { BEARER_SECURITY, IdParamsSchema, errorResponses } from '../schemas/common.ts';
-import { AggregateHistorySchema, HistoryQuerySchema } from '../schemas/history.ts';
-import { SiteBodySchema, SiteDetailSchema, SiteListSchema, SiteSchema } from '../schemas/sites.ts';
+import { AGGREGATE_HISTORY_DESCRIPTION, AggregateHistorySchema, HistoryQuerySchema } from '../schemas/history.ts';
+import { SiteBodySchema, SiteDetailSchema, SiteListSchema, SiteSchema, SitesOverviewSchema } from '../schemas/sites.ts';
 
 export const siteRoutes: ControlPlugin = async (app, { deps }) => {
   app.get(
@@ -51,6 +52,28 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
     },
   );
 
+  // A static segment wins over a parameter in fastify's router, whatever the order of registration, so
+  // /sites/overview never reaches /sites/:id. The price: a site whose id is `overview` is not readable there.
+  app.get(
+    '/sites/overview',
+    {
+      schema: {
+        tags: ['sites'],
+        summary: 'Every site in one columnar answer: registry, live aggregate and open alerts',
+        description:
+          'One array per field, index i of each being site i, sites in id order. `devicesReporting` / `devicesTotal` is the live coverage; ' +
+          'power and `socPct` come from the site\'s live aggregate (0 and null before ingest published one). ' +
+          '`openAlerts` counts open alerts (firing or acknowledged) whose subject is the site or one of its devices, `criticalAlerts` those of them that are critical.',
+        security: BEARER_SECURITY,
+        response: { 200: SitesOverviewSchema, ...errorResponses(401) },
+      },
+    },
+    async () => {
+      const columns = querySitesOverview(deps);
+      return { at: isoTime(deps.clock()), count: columns.id.length, columns };
+    },
+  );
+
   app.get(
     '/sites/:id',
     {
@@ -77,6 +100,7 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
   );
 
   const historySchema = {
+    description: AGGREGATE_HISTORY_DESCRIPTION,
     security: BEARER_SECURITY,
     params: IdParamsSchema,
     querystring: HistoryQuerySchema,
@@ -87,8 +111,8 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
     '/sites/:id/history',
     { schema: { tags: ['sites'], summary: 'Rollups of a site', ...historySchema } },
     async (request) => {
-      const { resolution = '1m', ...range } = request.query;
-      return queryAggregateHistory(deps, 'site', request.params.id, { ...range, resolution });
+      const { resolution = '1m', format = 'points', ...range } = request.query;
+      return queryAggregateHistory(deps, 'site', request.params.id, { ...range, resolution, format });
     },
   );
 
@@ -96,8 +120,8 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
     '/regions/:id/history',
     { schema: { tags: ['sites'], summary: 'Rollups of a region', ...historySchema } },
     async (request) => {
-      const { resolution = '1m', ...range } = request.query;
-      return queryAggregateHistory(deps, 'region', request.params.id, { ...range, resolution });
+      const { resolution = '1m', format = 'points', ...range } = request.query;
+      return queryAggregateHistory(deps, 'region', request.params.id, { ...range, resolution, format });
     },
   );
 };

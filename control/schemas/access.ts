@@ -12,6 +12,14 @@ export const OperatorRoleSchema = StringEnum(OPERATOR_ROLES, {
   description: 'viewer reads all but tokens and the audit log; operator also sends commands and dispatches and acknowledges and resolves alerts; admin does everything',
 });
 
+export const MeSchema = Type.Object(
+  {
+    name: Type.String({ description: 'the token\'s name, as the audit log shows it; `bootstrap` for the configured admin token' }),
+    role: OperatorRoleSchema,
+  },
+  { title: 'Me' },
+);
+
 export const CreateTokenBodySchema = Type.Object(
   {
     name: Type.String({
