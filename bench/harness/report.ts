@@ -8,7 +8,8 @@ import type { Row, ScenarioResult } from './scenario.ts';
 export function formatTable(rows: readonly Row[]): string {
   if (rows.length === 0) return '(no rows)';
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
-  const cell = (value: string | number | undefined) => (value === undefined ? '' : typeof value === 'number' ? formatNumber(value) : value);
+  // A stored result's NaN comes back from JSON as null: an empty cell, like a missing one.
+  const cell = (value: string | number | null | undefined) => (value === undefined || value === null ? '' : typeof value === 'number' ? formatNumber(value) : value);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(columns), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');

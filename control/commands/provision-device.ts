@@ -9,6 +9,7 @@ import { SERVICE_ACCOUNTS, isValidDeviceId, type DeviceType } from '../../protoc
 import type { DeviceRecord, Registry, Site } from '../../store/types.ts';
 import { StoreError } from '../../store/types.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
+import { checkNewSiteId } from './save-site.ts';
 
 export interface ProvisionDeviceInput {
   type: DeviceType;
@@ -52,6 +53,7 @@ function ensureSite(registry: Registry, input: ProvisionDeviceInput): Site {
   if (!input.site) {
     throw notFound(`siteId: site '${input.siteId}' does not exist; create it with POST /api/v1/sites or pass site: { region, name }`);
   }
+  checkNewSiteId(input.siteId);
   const site: Site = { id: input.siteId, region: input.site.region, name: input.site.name };
   registry.upsertSite(site);
   return site;

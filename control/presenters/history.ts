@@ -1,4 +1,5 @@
 /** Time series as the API shows them: rollups grouped into one series per metric. */
+import type { FastifyReply } from 'fastify';
 import type { Rollup, TelemetryPoint } from '../../store/types.ts';
 
 export interface RollupPoint {
@@ -114,4 +115,16 @@ export function presentAggregateColumns(rollups: readonly Rollup[]): AggregateCo
     columns.coverage.push(r.devicesTotal === 0 ? 0 : r.devicesReporting / r.devicesTotal);
   }
   return [...byMetric.values()];
+}
+
+/**
+ * Sends a history answer. The columns form is built here field by field
+ * (nothing else can be in it) and is arrays of numbers, which
+ * JSON.stringify writes several times faster than the response schema's
+ * serializer: on Node 20 that one writes arrays item by item below 300,000
+ * items. The points form keeps the schema's serializer.
+ */
+export function sendHistory<T extends object>(reply: FastifyReply, history: T): T {
+  if ('format' in history && history.format === 'columns') reply.serializer((payload: unknown) => JSON.stringify(payload));
+  return history;
 }

@@ -1,4 +1,5 @@
 /** /api/v1/devices: registry, provisioning, twins, revocation and telemetry. */
+import { sendHistory } from '../presenters/history.ts';
 import type { ControlPlugin } from '../type-provider.ts';
 import { deviceTopic } from '../../protocol/index.ts';
 import { provisionDevice } from '../commands/provision-device.ts';
@@ -164,9 +165,9 @@ export const deviceRoutes: ControlPlugin = async (app, { deps }) => {
         response: { 200: DeviceTelemetrySchema, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { resolution = 'raw', limit = 1000, format = 'points', ...range } = request.query;
-      return queryDeviceTelemetry(deps, request.params.id, { ...range, resolution, limit, format });
+      return sendHistory(reply, await queryDeviceTelemetry(deps, request.params.id, { ...range, resolution, limit, format }));
     },
   );
 };

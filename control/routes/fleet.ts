@@ -1,4 +1,5 @@
 /** /api/v1/fleet: live aggregates of the fleet and its regions, and fleet history. */
+import { sendHistory } from '../presenters/history.ts';
 import type { ControlPlugin } from '../type-provider.ts';
 import { FLEET_ID, queryAggregateHistory } from '../queries/aggregate-history.ts';
 import { BEARER_SECURITY, errorResponses } from '../schemas/common.ts';
@@ -35,9 +36,9 @@ export const fleetRoutes: ControlPlugin = async (app, { deps }) => {
         response: { 200: AggregateHistorySchema, ...errorResponses(400, 401) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { resolution = '1m', format = 'points', ...range } = request.query;
-      return queryAggregateHistory(deps, 'fleet', FLEET_ID, { ...range, resolution, format });
+      return sendHistory(reply, await queryAggregateHistory(deps, 'fleet', FLEET_ID, { ...range, resolution, format }));
     },
   );
 };

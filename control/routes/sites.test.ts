@@ -24,6 +24,16 @@ describe('/api/v1/sites', () => {
     expect(bad.json().message).toMatch(/^id: must match pattern/);
   });
 
+  it('refuses `overview` as a site id (it is a route under /sites), by saving or by provisioning', async () => {
+    const saved = await t.request({ method: 'POST', url: '/api/v1/sites', payload: { id: 'overview', region: 'north', name: 'x' } });
+    expect(saved.statusCode).toBe(400);
+    expect(saved.json().message).toContain("'overview' is reserved");
+    const provisioned = await t.request({ method: 'POST', url: '/api/v1/devices', payload: { type: 'battery', siteId: 'overview', site: { region: 'north', name: 'x' } } });
+    expect(provisioned.statusCode).toBe(400);
+    expect(t.store.getSite('overview')).toBeUndefined();
+    expect(t.store.listDevices({})).toEqual([]);
+  });
+
   it('lists sites with active device counts and live aggregates', async () => {
     await provisionDevices(t, { id: 'site-1', region: 'north' }, [
       { id: 'bat-1', type: 'battery' },

@@ -1,4 +1,5 @@
 /** /api/v1/sites and /api/v1/regions: the asset hierarchy below the fleet. */
+import { sendHistory } from '../presenters/history.ts';
 import type { ControlPlugin } from '../type-provider.ts';
 import { saveSite } from '../commands/save-site.ts';
 import { notFound } from '../errors.ts';
@@ -110,18 +111,18 @@ export const siteRoutes: ControlPlugin = async (app, { deps }) => {
   app.get(
     '/sites/:id/history',
     { schema: { tags: ['sites'], summary: 'Rollups of a site', ...historySchema } },
-    async (request) => {
+    async (request, reply) => {
       const { resolution = '1m', format = 'points', ...range } = request.query;
-      return queryAggregateHistory(deps, 'site', request.params.id, { ...range, resolution, format });
+      return sendHistory(reply, await queryAggregateHistory(deps, 'site', request.params.id, { ...range, resolution, format }));
     },
   );
 
   app.get(
     '/regions/:id/history',
     { schema: { tags: ['sites'], summary: 'Rollups of a region', ...historySchema } },
-    async (request) => {
+    async (request, reply) => {
       const { resolution = '1m', format = 'points', ...range } = request.query;
-      return queryAggregateHistory(deps, 'region', request.params.id, { ...range, resolution, format });
+      return sendHistory(reply, await queryAggregateHistory(deps, 'region', request.params.id, { ...range, resolution, format }));
     },
   );
 };

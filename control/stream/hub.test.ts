@@ -10,10 +10,12 @@ import { StreamHub, StreamHubFullError, type StateEvent, type StreamHubOptions, 
 
 class MemorySink implements StreamSink {
   chunks: string[] = [];
+  writes = 0;
   closed = false;
   /** What the peer has not read yet; a test sets it to play a slow client. */
   backlog = 0;
   write(chunk: string): void {
+    this.writes++;
     this.chunks.push(chunk);
   }
   bufferedBytes(): number {
@@ -50,6 +52,8 @@ function makeHub(scheduler: TestScheduler, overrides: Partial<StreamHubOptions> 
     historyBytesPerTopic: 1_000_000,
     topicGraceMs: 5_000,
     retryMs: 2_000,
+    // Writes go out at once unless a test holds them.
+    defer: (flush) => flush(),
     onTopicActive: (topic) => active.push(topic),
     onTopicGone: (topic) => gone.push(topic),
     ...overrides,
@@ -178,6 +182,40 @@ describe('StreamHub', () => {
     expect(slowEvents).toBeLessThan(5);
     expect(good.events().map((e) => e.data.n)).toEqual([...Array(20).keys()]);
     expect(hub.stats()).toMatchObject({ clients: 1, droppedSlow: 1 });
+  });
+
+  it('writes what a client gets within one turn in one write, and large fan-outs in slices of turns', () => {
+    const turns: Array<() => void> = [];
+    const { hub } = makeHub(newScheduler(), { defer: (flush) => turns.push(flush), flushSliceClients: 2 });
+    const sinks = [new MemorySink(), new MemorySink(), new MemorySink()];
+    for (const sink of sinks) hub.connect(sink, ['fleet'], undefined, noState);
+    expect(turns).toHaveLength(1);
+    turns.shift()!();
+    expect(turns).toHaveLength(1);
+    turns.shift()!();
+    expect(sinks.map((s) => s.writes)).toEqual([1, 1, 1]);
+    // The fleet and four regions in one turn: five events, one write per client.
+    for (const id of ['fleet', 'north', 'south', 'east', 'west']) hub.publish('fleet', 'aggregate', { id });
+    expect(sinks.map((s) => s.writes)).toEqual([1, 1, 1]);
+    turns.shift()!();
+    // The first slice: two clients; the third waits for the next turn.
+    expect(sinks.map((s) => s.writes)).toEqual([2, 2, 1]);
+    expect(turns).toHaveLength(1);
+    turns.shift()!();
+    expect(sinks.map((s) => s.writes)).toEqual([2, 2, 2]);
+    for (const sink of sinks) expect(sink.events().map((e) => e.data.id)).toEqual(['fleet', 'north', 'south', 'east', 'west']);
+  });
+
+  it('drops a client whose queued events alone pass the bound, before they reach its socket', () => {
+    const turns: Array<() => void> = [];
+    const { hub } = makeHub(newScheduler(), { defer: (flush) => turns.push(flush), maxBufferedBytes: 1_000 });
+    const sink = new MemorySink();
+    hub.connect(sink, ['alerts'], undefined, noState);
+    for (let n = 0; n < 20; n++) hub.publish('alerts', 'alert', { n, text: 'x'.repeat(100) });
+    expect(sink.closed).toBe(true);
+    for (const turn of turns.splice(0)) turn();
+    expect(sink.writes).toBe(0);
+    expect(hub.stats()).toMatchObject({ clients: 0, droppedSlow: 1 });
   });
 
   it('refuses a client beyond maxClients and takes one again after another left', () => {

@@ -48,6 +48,10 @@ export interface StreamHubOptions {
   topicGraceMs: number;
   /** What the client's EventSource waits before reconnecting (the SSE `retry` field). */
   retryMs: number;
+  /** Runs the writes queued in a turn of the event loop (setImmediate; tests pass their own). */
+  defer?: (flush: () => void) => void;
+  /** Most clients written to per turn of the event loop (1 000). */
+  flushSliceClients?: number;
   /** A topic gained its first client (sources start feeding it). */
   onTopicActive?: (topic: string) => void;
   /** A topic was forgotten (sources stop feeding it). */
@@ -93,6 +97,9 @@ interface Topic {
 
 export class StreamClient {
   closed = false;
+  /** Chunks queued in this turn of the event loop, written together at its end. */
+  pending: string[] = [];
+  pendingBytes = 0;
   constructor(
     readonly sink: StreamSink,
     readonly topics: readonly string[],
@@ -122,6 +129,8 @@ export class StreamHub {
   private readonly topics = new Map<string, Topic>();
   private readonly clients = new Set<StreamClient>();
   private readonly ticker: Subscription;
+  private readonly dirty = new Set<StreamClient>();
+  private flushScheduled = false;
   private readonly counts = { published: 0, framesWritten: 0, bytesWritten: 0, connected: 0, resumed: 0, resets: 0, droppedSlow: 0, refusedFull: 0 };
 
   constructor(private readonly options: StreamHubOptions) {
@@ -177,6 +186,8 @@ export class StreamHub {
   disconnect(client: StreamClient): void {
     if (!this.clients.delete(client)) return;
     client.closed = true;
+    client.pending = [];
+    this.dirty.delete(client);
     const nowMs = this.options.clock();
     for (const name of client.topics) {
       const topic = this.topics.get(name);
@@ -268,17 +279,52 @@ export class StreamHub {
     return topic;
   }
 
+  /**
+   * Queues a chunk for a client; what a client gets within one turn of the
+   * event loop goes out in one write at the end of it (the fleet and its
+   * regions are five events a second, one system call), and the writes of a
+   * large fan-out go out in slices of `flushSliceClients`, each in its own
+   * turn, so new connections and API requests get turns in between.
+   */
   private write(client: StreamClient, chunk: string): void {
     if (client.closed) return;
-    client.sink.write(chunk);
+    client.pending.push(chunk);
+    client.pendingBytes += chunk.length;
     this.counts.framesWritten++;
     this.counts.bytesWritten += chunk.length;
-    // A client that does not read keeps the socket's buffer growing: drop it before it costs memory.
-    if (client.sink.bufferedBytes() > this.options.maxBufferedBytes) {
-      this.counts.droppedSlow++;
-      this.disconnect(client);
-      client.sink.close();
+    // Bounded before it reaches the socket too: a backlog this large will not be read in time.
+    if (client.pendingBytes + client.sink.bufferedBytes() > this.options.maxBufferedBytes) return this.dropSlow(client);
+    this.dirty.add(client);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      (this.options.defer ?? setImmediate)(() => this.flush());
     }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    let written = 0;
+    for (const client of this.dirty) {
+      this.dirty.delete(client);
+      if (client.closed || client.pending.length === 0) continue;
+      const chunk = client.pending.length === 1 ? client.pending[0]! : client.pending.join('');
+      client.pending = [];
+      client.pendingBytes = 0;
+      client.sink.write(chunk);
+      // A client that does not read keeps the socket's buffer growing: drop it before it costs memory.
+      if (client.sink.bufferedBytes() > this.options.maxBufferedBytes) this.dropSlow(client);
+      if (++written >= (this.options.flushSliceClients ?? 1_000) && this.dirty.size > 0) {
+        this.flushScheduled = true;
+        (this.options.defer ?? setImmediate)(() => this.flush());
+        return;
+      }
+    }
+  }
+
+  private dropSlow(client: StreamClient): void {
+    this.counts.droppedSlow++;
+    this.disconnect(client);
+    client.sink.close();
   }
 
   private tick(): void {
