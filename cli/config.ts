@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { validateAlertRules, type AlertRulesConfig } from '../protocol/index.ts';
+import { splitBucket } from '../store/index.ts';
 
 /** The rules `npm start` uses unless VPP_ALERT_RULES names another file. */
 export const DEFAULT_ALERT_RULES_FILE = fileURLToPath(new URL('./alert-rules.default.yaml', import.meta.url));
@@ -21,6 +22,25 @@ export interface Config {
   /** Where separate processes find the broker. */
   mqttUrl: string;
   dataDir: string;
+  /**
+   * Where telemetry and rollups are kept: in the SQLite database (the
+   * default), or in InfluxDB, everything else staying in SQLite. `influx` is
+   * set exactly when `timeSeriesStore` is 'influxdb'.
+   */
+  timeSeriesStore: 'sqlite' | 'influxdb';
+  influx:
+    | {
+        url: string;
+        /** 2.x/3.x API token; 1.x `user:password`; undefined when the server needs none. */
+        token: string | undefined;
+        /** 2.x/3.x organisation: with one, writes use the v2 API (/api/v2/write), without, 1.x's /write. */
+        org: string | undefined;
+        /** 2.x/3.x bucket, or 1.x `database` / `database/retention-policy`. */
+        bucket: string;
+        /** The database InfluxQL reads (/query's db). */
+        database: string;
+      }
+    | undefined;
   /** Admin bearer token for /api/v1; generated and kept in the data folder when not set. */
   adminToken: string | undefined;
   /** Secrets of the platform services' own MQTT accounts, one each; generated and kept in the data folder when not set. */
@@ -260,6 +280,36 @@ function origins(r: Reader, name: string): string[] {
   return list;
 }
 
+/**
+ * The InfluxDB settings: checked only with VPP_STORE=influxdb (URL and
+ * bucket required), and refused without it, so that a setting meant for
+ * InfluxDB is never silently ignored. Retention settings are SQLite's: with
+ * InfluxDB, its retention policy decides, so setting them is a problem too.
+ */
+function influxSettings(r: Reader, timeSeriesStore: 'sqlite' | 'influxdb'): Config['influx'] {
+  const names = ['VPP_INFLUX_URL', 'VPP_INFLUX_TOKEN', 'VPP_INFLUX_ORG', 'VPP_INFLUX_BUCKET', 'VPP_INFLUX_DATABASE'];
+  if (timeSeriesStore === 'sqlite') {
+    for (const name of names) if (str(r, name) !== undefined) r.problems.push(`${name} is set but VPP_STORE is sqlite: set VPP_STORE=influxdb to keep telemetry in InfluxDB, or unset it`);
+    return undefined;
+  }
+  for (const name of ['VPP_RETENTION_TELEMETRY_DAYS', 'VPP_RETENTION_ROLLUPS_1M_DAYS', 'VPP_RETENTION_ROLLUPS_15M_DAYS']) {
+    if (str(r, name) !== undefined) r.problems.push(`${name} does not apply with VPP_STORE=influxdb: InfluxDB's retention policy (of VPP_INFLUX_BUCKET) deletes old data`);
+  }
+  const influxUrl = url(r, 'VPP_INFLUX_URL');
+  if (str(r, 'VPP_INFLUX_URL') === undefined) r.problems.push('VPP_INFLUX_URL is required with VPP_STORE=influxdb');
+  const bucket = str(r, 'VPP_INFLUX_BUCKET');
+  if (bucket === undefined) r.problems.push('VPP_INFLUX_BUCKET is required with VPP_STORE=influxdb (for InfluxDB 1.x: database or database/retention-policy)');
+  const org = str(r, 'VPP_INFLUX_ORG');
+  const bucketDatabase = bucket === undefined ? undefined : splitBucket(bucket).database;
+  if (bucketDatabase === '') r.problems.push(`VPP_INFLUX_BUCKET=${JSON.stringify(bucket)} must name a database before any '/'`);
+  const database = str(r, 'VPP_INFLUX_DATABASE');
+  if (org === undefined && database !== undefined && bucketDatabase !== undefined && database !== bucketDatabase) {
+    r.problems.push(`VPP_INFLUX_DATABASE=${JSON.stringify(database)} must be the database of VPP_INFLUX_BUCKET (${JSON.stringify(bucketDatabase)}) without VPP_INFLUX_ORG (InfluxDB 1.x writes and reads the same database)`);
+  }
+  if (influxUrl === undefined || bucket === undefined || bucketDatabase === undefined) return undefined;
+  return { url: influxUrl, token: str(r, 'VPP_INFLUX_TOKEN'), org, bucket, database: database ?? bucketDatabase };
+}
+
 /** Every variable the platform reads, with its default and meaning (for README and `vpp help`). */
 export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; description: string }> = [
   { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP and MQTT servers listen on' },
@@ -267,6 +317,12 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_MQTT_PORT', fallback: '1883', description: 'MQTT broker (TCP)' },
   { name: 'VPP_MQTT_URL', fallback: 'mqtt://127.0.0.1:$VPP_MQTT_PORT', description: 'where ingest, control and sim find the broker when run as separate processes' },
   { name: 'VPP_DATA_DIR', fallback: './data', description: 'SQLite database and generated secrets' },
+  { name: 'VPP_STORE', fallback: 'sqlite', description: 'where telemetry and rollups are kept: sqlite (the database in $VPP_DATA_DIR) or influxdb (registry, twins, alerts, commands and the rest stay in SQLite)' },
+  { name: 'VPP_INFLUX_URL', fallback: 'none (required with VPP_STORE=influxdb)', description: 'InfluxDB base URL, e.g. http://127.0.0.1:8086' },
+  { name: 'VPP_INFLUX_TOKEN', fallback: 'none', description: 'InfluxDB 2.x/3.x API token; for 1.x user:password (HTTP basic auth), or unset when authentication is off' },
+  { name: 'VPP_INFLUX_ORG', fallback: 'none', description: 'InfluxDB 2.x/3.x organisation: with one, writes go to /api/v2/write; without, to 1.x\'s /write?db=&rp=' },
+  { name: 'VPP_INFLUX_BUCKET', fallback: 'none (required with VPP_STORE=influxdb)', description: 'where writes go: a 2.x/3.x bucket, or for 1.x database or database/retention-policy (the policy decides how long data is kept)' },
+  { name: 'VPP_INFLUX_DATABASE', fallback: 'the bucket\'s database part', description: 'database that InfluxQL reads on /query (db); with 2.x/3.x, a DBRP mapping of it onto the bucket must exist; with 1.x, the bucket\'s database' },
   { name: 'VPP_ADMIN_TOKEN', fallback: 'generated, kept in $VPP_DATA_DIR/admin-token', description: 'bearer token for /api/v1 (at least 16 characters)' },
   { name: 'VPP_INGEST_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/ingest-secret', description: 'password of the vpp-ingest MQTT account' },
   { name: 'VPP_CONTROL_SECRET', fallback: 'generated, kept in $VPP_DATA_DIR/control-secret', description: 'password of the vpp-control MQTT account' },
@@ -292,9 +348,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_DISPATCH_LOOP_MS', fallback: '5000', description: 'how often the dispatch control loop compares measured power with each running dispatch\'s target and corrects' },
   { name: 'VPP_DEVICE_INTERVAL_MS', fallback: '10000', description: 'the telemetry interval devices are expected to keep' },
   { name: 'VPP_STALE_AFTER_INTERVALS', fallback: '3', description: 'a connected device silent for this many intervals is reported stale' },
-  { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly)' },
-  { name: 'VPP_RETENTION_ROLLUPS_1M_DAYS', fallback: '2', description: '1-minute rollups kept this long; 15-minute and 1-hour rollups keep the history' },
-  { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever' },
+  { name: 'VPP_RETENTION_TELEMETRY_DAYS', fallback: '7', description: 'raw telemetry older than this is deleted (hourly); SQLite only: InfluxDB applies its retention policy' },
+  { name: 'VPP_RETENTION_ROLLUPS_1M_DAYS', fallback: '2', description: '1-minute rollups kept this long; 15-minute and 1-hour rollups keep the history; SQLite only' },
+  { name: 'VPP_RETENTION_ROLLUPS_15M_DAYS', fallback: '400', description: '15-minute rollups kept this long; 1-hour rollups are kept forever; SQLite only' },
   { name: 'VPP_RETENTION_DEAD_LETTER_DAYS', fallback: '7', description: 'dead letters older than this are deleted (hourly)' },
   { name: 'VPP_ALERT_RULES', fallback: 'cli/alert-rules.default.yaml', description: 'alert rules file, YAML or JSON (see "Alerts" in README.md)' },
   { name: 'VPP_ALERT_STARTUP_GRACE_SECONDS', fallback: '60', description: 'after a start, offline and stale rules do not fire and site/region/fleet rules wait this long, while devices reconnect' },
@@ -352,6 +408,8 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
   const pagerdutyKey = str(r, 'VPP_PAGERDUTY_ROUTING_KEY');
   const pagerdutyUrl = url(r, 'VPP_PAGERDUTY_URL') ?? 'https://events.pagerduty.com/v2/enqueue';
   const alertmanagerUrl = url(r, 'VPP_ALERTMANAGER_URL');
+  const timeSeriesStore = oneOf(r, 'VPP_STORE', 'sqlite', ['sqlite', 'influxdb']);
+  const influx = influxSettings(r, timeSeriesStore);
 
   const config: Config = {
     host: str(r, 'VPP_HOST') ?? '127.0.0.1',
@@ -359,6 +417,8 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     mqttPort,
     mqttUrl,
     dataDir: str(r, 'VPP_DATA_DIR') ?? './data',
+    timeSeriesStore,
+    influx,
     adminToken: secret(r, 'VPP_ADMIN_TOKEN'),
     ingestSecret: secret(r, 'VPP_INGEST_SECRET'),
     controlSecret: secret(r, 'VPP_CONTROL_SECRET'),

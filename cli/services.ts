@@ -48,12 +48,27 @@ import {
   type PresenceEvent,
   type ServiceAccount,
 } from '../protocol/index.ts';
-import { generateSecret, hashSecret, openSqliteStore, type SqliteStore } from '../store/index.ts';
+import {
+  InfluxTelemetry,
+  describeDevicesFrom,
+  generateSecret,
+  hashSecret,
+  logInfluxClientTo,
+  openSqliteStore,
+  withTimeSeriesIn,
+  type SqliteStore,
+} from '../store/index.ts';
 import type { Config } from './config.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 
 export interface Platform {
   config: Readonly<Config>;
+  /**
+   * Every storage port. With VPP_STORE=influxdb its telemetry and rollup
+   * methods (and `store.telemetry`) are InfluxDB's, pruning them does
+   * nothing (the server's retention policy deletes old points), health
+   * checks both, close closes both; the rest is SQLite (withTimeSeriesIn).
+   */
   store: SqliteStore;
   adminToken: string;
   /** Secret of each platform service's own MQTT account. */
@@ -67,7 +82,7 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const DAY_MS = 86_400_000;
-  const store = openSqliteStore({
+  const sqlite = openSqliteStore({
     file: join(config.dataDir, 'vpp.db'),
     logger,
     retention: {
@@ -81,6 +96,24 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
       maxTotalBytes: Math.round(config.deadLetters.maxTotalMb * 1024 * 1024),
     },
   });
+  let store = sqlite;
+  if (config.influx) {
+    logInfluxClientTo(logger.child({ component: 'influxdb' }));
+    const influx = new InfluxTelemetry({
+      url: config.influx.url,
+      ...(config.influx.token !== undefined ? { token: config.influx.token } : {}),
+      ...(config.influx.org !== undefined ? { org: config.influx.org } : {}),
+      bucket: config.influx.bucket,
+      database: config.influx.database,
+      // Tags of each point: the device's type, site and region, as the registry has them.
+      describeDevice: describeDevicesFrom(sqlite, clock),
+    });
+    store = withTimeSeriesIn(sqlite, influx);
+    logger.info(
+      { url: config.influx.url, bucket: config.influx.bucket, database: config.influx.database, writeApi: config.influx.org === undefined ? 'v1' : 'v2' },
+      "telemetry and rollups in InfluxDB (their retention is the bucket's retention policy); everything else in SQLite",
+    );
+  }
   return {
     config,
     store,

@@ -10,6 +10,8 @@ packages=(
   curl                # a standard HTTPS client for the TLS tests
   prometheus-alertmanager  # real Alertmanager the notification adapter is tested against
   chromium            # a real browser for the dashboard tests (driven by playwright-core)
+  influxdb            # InfluxDB 1.x (influxd): the time-series store's tests and benchmark
+  victoria-metrics    # VictoriaMetrics: the time-series store's write path (InfluxDB line protocol)
 )
 
 missing=()
@@ -26,12 +28,16 @@ sudo_cmd=()
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The packaged mosquitto and alertmanager services are not wanted: tests start
-# their own on free ports.
+# The packaged services are not wanted: tests start their own on free ports.
+services=(mosquitto prometheus-alertmanager influxdb victoria-metrics)
 if command -v systemctl >/dev/null 2>&1; then
-  for service in mosquitto prometheus-alertmanager; do
+  for service in "${services[@]}"; do
     "${sudo_cmd[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
   done
 fi
-# Without systemd (containers) the package's init script may have started it.
-if command -v service >/dev/null 2>&1; then "${sudo_cmd[@]}" service prometheus-alertmanager stop >/dev/null 2>&1 || true; fi
+# Without systemd (containers) a package's init script may have started it.
+if command -v service >/dev/null 2>&1; then
+  for service in "${services[@]}"; do
+    "${sudo_cmd[@]}" service "$service" stop >/dev/null 2>&1 || true
+  done
+fi

@@ -1,5 +1,7 @@
 /**
- * Storage: the ports (types.ts) and the embedded SQLite implementation.
+ * Storage: the ports (types.ts), the embedded SQLite implementation of all
+ * of them, and the InfluxDB implementation of the time-series port
+ * (influx-telemetry.ts; withTimeSeriesIn puts it beside SQLite's others).
  * The contract suites live in ./contract/index.ts, apart from this entry
  * point, because they import vitest, which production code must not load.
  */
@@ -67,3 +69,22 @@ export { DEFAULT_DEAD_LETTER_LIMITS, MAX_DEAD_LETTER_DETAIL_CHARS, type SqliteDe
 export { MIGRATIONS, SCHEMA_VERSION, migrateSchema, type Migration } from './sqlite-schema.ts';
 export { DEFAULT_RETENTION, ROLLUP_TIERS, type PruneCounts, type RetentionPolicy, type RollupTierName } from './sqlite-rollups.ts';
 export { generateSecret, hashSecret, hashTokenSecret, TOKEN_SECRET_HASH, verifySecret } from './credentials.ts';
+export {
+  DEFAULT_INFLUX_QUERY_TIMEOUT_MS,
+  InfluxTelemetry,
+  type InfluxCapabilities,
+  type InfluxTelemetryOptions,
+} from './influx-telemetry.ts';
+export { DEFAULT_INFLUX_TIMEOUT_MS, logInfluxClientTo, splitBucket, type InfluxConnectionOptions } from './influx-connection.ts';
+export { DEFAULT_INFLUX_WRITE_SETTINGS, type InfluxWriteSettings } from './influx-write.ts';
+export {
+  DEVICE_MEASUREMENTS,
+  MAX_NAME_CHARS,
+  MAX_TIME_MS,
+  MIN_TIME_MS,
+  RESERVED_METRIC_NAMES,
+  ROLLUP_MEASUREMENT,
+  type DescribeDevice,
+  type DeviceDescription,
+} from './influx-schema.ts';
+export { describeDevicesFrom, withTimeSeriesIn } from './influx-composite.ts';

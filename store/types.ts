@@ -1,6 +1,6 @@
 /**
  * Storage ports. Every implementation runs the contract suites in
- * store/contract/ (embedded SQLite now; InfluxDB for telemetry later).
+ * store/contract/ (SQLite for everything, or InfluxDB for telemetry and rollups: influx-telemetry.ts).
  *
  * The registry, twin and dead-letter stores are synchronous: they are small,
  * always embedded, and read on hot paths (the broker authenticates against

@@ -1,6 +1,6 @@
 /** Contract suites for the storage ports; every implementation runs the ones it implements. */
 export { describeTelemetryStoreContract } from './telemetry-store.contract.ts';
-export { describeRollupTiersContract, type ContractRetention, type PrunableTelemetryStore } from './rollup-tiers.contract.ts';
+export { describeRollupMergeContract, describeRollupTiersContract, type ContractRetention, type PrunableTelemetryStore } from './rollup-tiers.contract.ts';
 export { describeRegistryContract } from './registry.contract.ts';
 export { describeTwinStoreContract } from './twin-store.contract.ts';
 export { describeDeadLetterStoreContract, type OpenDeadLetterStore } from './dead-letter-store.contract.ts';

@@ -1,9 +1,18 @@
 /**
- * Contract of rollup tiers and retention, for stores that keep coarser
- * rollups than the 1-minute rows they are given and prune old data on the
- * caller's schedule. Through the port only: a coarse answer must equal the
- * merge of the written minutes whatever tier it was read from, and pruning
- * must remove exactly what is older than each retention period.
+ * Contract of rollup tiers and retention. Through the port only: a coarse
+ * answer must equal the merge of the written minutes whatever tier it was
+ * read from, and pruning must remove exactly what is older than each
+ * retention period.
+ *
+ * Two entry points, so that each store runs what it implements:
+ * - describeRollupTiersContract: every case, for stores that keep coarser
+ *   rollups than the 1-minute rows they are given and prune old data on the
+ *   caller's schedule (the SQLite store).
+ * - describeRollupMergeContract: the merge cases only (coarse buckets from 5
+ *   minutes to a day, after rewrites and out-of-order writes), for stores
+ *   whose server deletes old data by its own retention policy, which no
+ *   call of the port triggers (InfluxDB: no pruneTelemetry or pruneRollups).
+ *   The three pruning cases are SQLite's alone.
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -65,8 +74,19 @@ function expectSameRollups(actual: readonly Rollup[], expected: readonly Rollup[
   });
 }
 
+/** Every case: merging and retention. */
 export function describeRollupTiersContract(name: string, open: OpenStore<PrunableTelemetryStore>, retention: ContractRetention): void {
-  describe(`rollup tiers and retention contract: ${name}`, () => {
+  describeRollupCases(`rollup tiers and retention contract: ${name}`, open, retention);
+}
+
+/** The merge cases only, for a store whose server applies its own retention (see the file comment). */
+export function describeRollupMergeContract(name: string, open: OpenStore<TelemetryStore>): void {
+  describeRollupCases(`rollup tiers contract, merging only (retention is the server's): ${name}`, open, undefined);
+}
+
+function describeRollupCases(title: string, open: OpenStore<TelemetryStore>, retention: ContractRetention | undefined): void {
+  describe(title, () => {
+    // Pruning is called only when a retention is given, which describeRollupTiersContract's opener guarantees.
     let store: PrunableTelemetryStore;
     let close: () => Promise<void>;
     /** A whole day, a few days back, so every bucket width used here aligns with it. */
@@ -74,7 +94,9 @@ export function describeRollupTiersContract(name: string, open: OpenStore<Prunab
     let entity: string;
 
     beforeEach(async () => {
-      ({ store, close } = await open());
+      const opened = await open();
+      store = opened.store as PrunableTelemetryStore;
+      close = () => opened.close();
       t0 = Math.floor(Date.now() / DAY_MS) * DAY_MS - 3 * DAY_MS;
       entity = `site-${randomUUID().slice(0, 8)}`;
     });
@@ -144,68 +166,71 @@ export function describeRollupTiersContract(name: string, open: OpenStore<Prunab
       }
     });
 
-    it('prunes each tier after its retention and still answers old ranges from the coarser tiers', async () => {
-      // Minutes over the last two days before now; now is t0 + 2 days.
-      const nowMs = t0 + 2 * DAY_MS;
-      const span = Math.floor(Math.min(2 * DAY_MS, retention.coarseMs + 6 * HOUR_MS) / MINUTE_MS);
-      const firstMinute = 2 * 24 * 60 - span;
-      const rows = minutes('site', firstMinute, span, ['powerW']);
-      for (let i = 0; i < rows.length; i += 1000) await store.writeRollups(rows.slice(i, i + 1000));
-      const fromMs = t0 + firstMinute * MINUTE_MS;
-      const before15 = await query(fromMs, nowMs, 15 * MINUTE_MS);
-      const beforeHour = await query(fromMs, nowMs, HOUR_MS);
+    // Retention: only for stores that prune on the caller's schedule.
+    if (retention !== undefined) {
+      it('prunes each tier after its retention and still answers old ranges from the coarser tiers', async () => {
+        // Minutes over the last two days before now; now is t0 + 2 days.
+        const nowMs = t0 + 2 * DAY_MS;
+        const span = Math.floor(Math.min(2 * DAY_MS, retention.coarseMs + 6 * HOUR_MS) / MINUTE_MS);
+        const firstMinute = 2 * 24 * 60 - span;
+        const rows = minutes('site', firstMinute, span, ['powerW']);
+        for (let i = 0; i < rows.length; i += 1000) await store.writeRollups(rows.slice(i, i + 1000));
+        const fromMs = t0 + firstMinute * MINUTE_MS;
+        const before15 = await query(fromMs, nowMs, 15 * MINUTE_MS);
+        const beforeHour = await query(fromMs, nowMs, HOUR_MS);
 
-      await store.pruneRollups(nowMs);
+        await store.pruneRollups(nowMs);
 
-      const minuteCutoff = Math.floor((nowMs - retention.rollups1mMs) / HOUR_MS) * HOUR_MS;
-      const coarseCutoff = Math.floor((nowMs - retention.coarseMs) / HOUR_MS) * HOUR_MS;
-      // 1-minute rows: exactly those from the cutoff on are left.
-      const minuteRows = await query(fromMs, nowMs, MINUTE_MS);
-      expect(minuteRows.map((r) => r.bucketStartMs)).toEqual(rows.filter((r) => r.bucketStartMs >= minuteCutoff).map((r) => r.bucketStartMs));
-      // Coarse answers newer than the coarse cutoff are unchanged.
-      const keep = (r: Rollup) => r.bucketStartMs >= coarseCutoff;
-      expectSameRollups((await query(fromMs, nowMs, 15 * MINUTE_MS)).filter(keep), before15.filter(keep));
-      expectSameRollups((await query(fromMs, nowMs, HOUR_MS)).filter(keep), beforeHour.filter(keep));
-      // A range that starts mid-bucket where minutes are gone gets the whole bucket rather than nothing.
-      const oldMidBucket = minuteCutoff - 2 * HOUR_MS + 7 * MINUTE_MS;
-      if (oldMidBucket >= coarseCutoff && oldMidBucket >= fromMs) {
-        const [firstBucket] = await query(oldMidBucket, nowMs, 15 * MINUTE_MS);
-        expect(firstBucket?.bucketStartMs).toBe(oldMidBucket - 7 * MINUTE_MS);
-      }
-      // Nothing is left of a tier before its own cutoff.
-      if (coarseCutoff > fromMs) {
-        expect(await query(fromMs, coarseCutoff, 15 * MINUTE_MS)).toEqual([]);
-      }
-      // Pruning again removes nothing more and changes no answer.
-      await store.pruneRollups(nowMs);
-      expect(await query(fromMs, nowMs, MINUTE_MS)).toEqual(minuteRows);
-    });
+        const minuteCutoff = Math.floor((nowMs - retention.rollups1mMs) / HOUR_MS) * HOUR_MS;
+        const coarseCutoff = Math.floor((nowMs - retention.coarseMs) / HOUR_MS) * HOUR_MS;
+        // 1-minute rows: exactly those from the cutoff on are left.
+        const minuteRows = await query(fromMs, nowMs, MINUTE_MS);
+        expect(minuteRows.map((r) => r.bucketStartMs)).toEqual(rows.filter((r) => r.bucketStartMs >= minuteCutoff).map((r) => r.bucketStartMs));
+        // Coarse answers newer than the coarse cutoff are unchanged.
+        const keep = (r: Rollup) => r.bucketStartMs >= coarseCutoff;
+        expectSameRollups((await query(fromMs, nowMs, 15 * MINUTE_MS)).filter(keep), before15.filter(keep));
+        expectSameRollups((await query(fromMs, nowMs, HOUR_MS)).filter(keep), beforeHour.filter(keep));
+        // A range that starts mid-bucket where minutes are gone gets the whole bucket rather than nothing.
+        const oldMidBucket = minuteCutoff - 2 * HOUR_MS + 7 * MINUTE_MS;
+        if (oldMidBucket >= coarseCutoff && oldMidBucket >= fromMs) {
+          const [firstBucket] = await query(oldMidBucket, nowMs, 15 * MINUTE_MS);
+          expect(firstBucket?.bucketStartMs).toBe(oldMidBucket - 7 * MINUTE_MS);
+        }
+        // Nothing is left of a tier before its own cutoff.
+        if (coarseCutoff > fromMs) {
+          expect(await query(fromMs, coarseCutoff, 15 * MINUTE_MS)).toEqual([]);
+        }
+        // Pruning again removes nothing more and changes no answer.
+        await store.pruneRollups(nowMs);
+        expect(await query(fromMs, nowMs, MINUTE_MS)).toEqual(minuteRows);
+      });
 
-    it('merges a minute that arrives after its neighbours were pruned into its coarse bucket', async () => {
-      const nowMs = t0 + 2 * DAY_MS;
-      const minuteCutoff = Math.floor((nowMs - retention.rollups1mMs) / HOUR_MS) * HOUR_MS;
-      // An hour just before the 1-minute cutoff, inside the coarse retention.
-      const hourStart = minuteCutoff - HOUR_MS;
-      const startMinute = (hourStart - t0) / MINUTE_MS;
-      const rows = minutes('site', startMinute, 50, ['powerW']);
-      await store.writeRollups(rows);
-      await store.pruneRollups(nowMs);
-      expect(await query(hourStart, hourStart + HOUR_MS, MINUTE_MS)).toEqual([]);
+      it('merges a minute that arrives after its neighbours were pruned into its coarse bucket', async () => {
+        const nowMs = t0 + 2 * DAY_MS;
+        const minuteCutoff = Math.floor((nowMs - retention.rollups1mMs) / HOUR_MS) * HOUR_MS;
+        // An hour just before the 1-minute cutoff, inside the coarse retention.
+        const hourStart = minuteCutoff - HOUR_MS;
+        const startMinute = (hourStart - t0) / MINUTE_MS;
+        const rows = minutes('site', startMinute, 50, ['powerW']);
+        await store.writeRollups(rows);
+        await store.pruneRollups(nowMs);
+        expect(await query(hourStart, hourStart + HOUR_MS, MINUTE_MS)).toEqual([]);
 
-      const late = minutes('site', startMinute + 55, 1, ['powerW'], 5);
-      await store.writeRollups(late);
-      expectSameRollups(await query(hourStart, hourStart + HOUR_MS, HOUR_MS), mergeReference([...rows, ...late], HOUR_MS));
-    });
+        const late = minutes('site', startMinute + 55, 1, ['powerW'], 5);
+        await store.writeRollups(late);
+        expectSameRollups(await query(hourStart, hourStart + HOUR_MS, HOUR_MS), mergeReference([...rows, ...late], HOUR_MS));
+      });
 
-    it('prunes raw telemetry older than its retention and keeps the rest', async () => {
-      const device = `dev-${randomUUID().slice(0, 8)}`;
-      const nowMs = t0 + 2 * DAY_MS;
-      const cutoffMs = nowMs - retention.telemetryMs;
-      const points: TelemetryPoint[] = [-3, -2, -1, 0, 1, 2].map((i) => ({ deviceId: device, ts: cutoffMs + i * 1000, seq: i + 10, metrics: { powerW: i } }));
-      await store.writeTelemetry(points);
-      expect(await store.pruneTelemetry(nowMs)).toBeGreaterThanOrEqual(3);
-      const left = await store.queryTelemetry({ deviceId: device, fromMs: 0, toMs: nowMs + 1, limit: 100 });
-      expect(left).toEqual(points.filter((p) => p.ts >= cutoffMs));
-    });
+      it('prunes raw telemetry older than its retention and keeps the rest', async () => {
+        const device = `dev-${randomUUID().slice(0, 8)}`;
+        const nowMs = t0 + 2 * DAY_MS;
+        const cutoffMs = nowMs - retention.telemetryMs;
+        const points: TelemetryPoint[] = [-3, -2, -1, 0, 1, 2].map((i) => ({ deviceId: device, ts: cutoffMs + i * 1000, seq: i + 10, metrics: { powerW: i } }));
+        await store.writeTelemetry(points);
+        expect(await store.pruneTelemetry(nowMs)).toBeGreaterThanOrEqual(3);
+        const left = await store.queryTelemetry({ deviceId: device, fromMs: 0, toMs: nowMs + 1, limit: 100 });
+        expect(left).toEqual(points.filter((p) => p.ts >= cutoffMs));
+      });
+    }
   });
 }
