@@ -12,6 +12,7 @@ packages=(
   chromium            # a real browser for the dashboard tests (driven by playwright-core)
   influxdb            # InfluxDB 1.x (influxd): the time-series store's tests and benchmark
   victoria-metrics    # VictoriaMetrics: the time-series store's write path (InfluxDB line protocol)
+  prometheus          # real Prometheus that scrapes the platform's /metrics in the metrics test
 )
 
 missing=()
@@ -29,7 +30,7 @@ echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The packaged services are not wanted: tests start their own on free ports.
-services=(mosquitto prometheus-alertmanager influxdb victoria-metrics)
+services=(mosquitto prometheus-alertmanager influxdb victoria-metrics prometheus)
 if command -v systemctl >/dev/null 2>&1; then
   for service in "${services[@]}"; do
     "${sudo_cmd[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true

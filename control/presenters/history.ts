@@ -72,15 +72,16 @@ export interface AggregateColumns extends RollupColumns {
  * Rollups (in metric, time order from the store) as columns per metric, in
  * one pass that only appends numbers to arrays: no object per bucket (a
  * site's day at 1 minute is 10,000 of them as points). Keeps the store's
- * order, as groupSeries does.
+ * order, as groupSeries does. `empty` makes a metric's columns, `append`
+ * adds one rollup to them.
  */
-export function presentDeviceColumns(rollups: readonly Rollup[]): RollupColumns[] {
-  const byMetric = new Map<string, RollupColumns>();
-  let columns: RollupColumns | undefined;
+function toColumns<C extends RollupColumns>(rollups: readonly Rollup[], empty: (metric: string) => C, append: (columns: C, r: Rollup) => void): C[] {
+  const byMetric = new Map<string, C>();
+  let columns: C | undefined;
   for (const r of rollups) {
     if (columns?.metric !== r.metric) {
       columns = byMetric.get(r.metric);
-      if (!columns) byMetric.set(r.metric, (columns = { metric: r.metric, ts: [], mean: [], min: [], max: [], last: [], count: [] }));
+      if (!columns) byMetric.set(r.metric, (columns = empty(r.metric)));
     }
     columns.ts.push(r.bucketStartMs);
     columns.mean.push(r.mean);
@@ -88,33 +89,26 @@ export function presentDeviceColumns(rollups: readonly Rollup[]): RollupColumns[
     columns.max.push(r.max);
     columns.last.push(r.last);
     columns.count.push(r.count);
+    append(columns, r);
   }
   return [...byMetric.values()];
 }
 
+export function presentDeviceColumns(rollups: readonly Rollup[]): RollupColumns[] {
+  return toColumns(rollups, (metric) => ({ metric, ts: [], mean: [], min: [], max: [], last: [], count: [] }), () => undefined);
+}
+
 /** As presentDeviceColumns, with coverage per bucket. */
 export function presentAggregateColumns(rollups: readonly Rollup[]): AggregateColumns[] {
-  const byMetric = new Map<string, AggregateColumns>();
-  let columns: AggregateColumns | undefined;
-  for (const r of rollups) {
-    if (columns?.metric !== r.metric) {
-      columns = byMetric.get(r.metric);
-      if (!columns) {
-        columns = { metric: r.metric, ts: [], mean: [], min: [], max: [], last: [], count: [], devicesReporting: [], devicesTotal: [], coverage: [] };
-        byMetric.set(r.metric, columns);
-      }
-    }
-    columns.ts.push(r.bucketStartMs);
-    columns.mean.push(r.mean);
-    columns.min.push(r.min);
-    columns.max.push(r.max);
-    columns.last.push(r.last);
-    columns.count.push(r.count);
-    columns.devicesReporting.push(r.devicesReporting);
-    columns.devicesTotal.push(r.devicesTotal);
-    columns.coverage.push(r.devicesTotal === 0 ? 0 : r.devicesReporting / r.devicesTotal);
-  }
-  return [...byMetric.values()];
+  return toColumns<AggregateColumns>(
+    rollups,
+    (metric) => ({ metric, ts: [], mean: [], min: [], max: [], last: [], count: [], devicesReporting: [], devicesTotal: [], coverage: [] }),
+    (columns, r) => {
+      columns.devicesReporting.push(r.devicesReporting);
+      columns.devicesTotal.push(r.devicesTotal);
+      columns.coverage.push(r.devicesTotal === 0 ? 0 : r.devicesReporting / r.devicesTotal);
+    },
+  );
 }
 
 /**
