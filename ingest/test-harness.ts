@@ -105,6 +105,7 @@ export function telemetryWith(store: SqliteStore, overrides: Partial<TelemetrySt
     writeRollups: (rows) => store.writeRollups(rows),
     queryTelemetry: (q) => store.queryTelemetry(q),
     queryRollups: (q) => store.queryRollups(q),
+    queryRollupColumns: (q) => store.queryRollupColumns(q),
     checkHealth: () => store.checkHealth(),
     close: async () => undefined,
     ...overrides,

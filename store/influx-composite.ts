@@ -11,7 +11,7 @@ import type { Registry } from './types.ts';
 
 /**
  * A SqliteStore whose TelemetryStore methods go to `timeSeries`:
- * - writeTelemetry, writeRollups, queryTelemetry, queryRollups: InfluxDB;
+ * - writeTelemetry, writeRollups, queryTelemetry, queryRollups, queryRollupColumns: InfluxDB;
  * - checkHealth: both (ingest writes twins and dead letters to SQLite
  *   beside telemetry, so either failing means it cannot commit);
  * - pruneTelemetry, pruneRollups, compactTelemetry: nothing to do (0), since
@@ -30,6 +30,7 @@ export function withTimeSeriesIn(sqlite: SqliteStore, timeSeries: InfluxTelemetr
     writeRollups: { value: timeSeries.writeRollups.bind(timeSeries) },
     queryTelemetry: { value: timeSeries.queryTelemetry.bind(timeSeries) },
     queryRollups: { value: timeSeries.queryRollups.bind(timeSeries) },
+    queryRollupColumns: { value: timeSeries.queryRollupColumns.bind(timeSeries) },
     checkHealth: {
       value: async (): Promise<void> => {
         await sqlite.checkHealth();

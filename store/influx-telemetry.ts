@@ -59,7 +59,7 @@ import {
   type DescribeDevice,
   type EncodedPoint,
 } from './influx-schema.ts';
-import { StoreError, type EntityKind, type Rollup, type RollupQuery, type TelemetryPoint, type TelemetryQuery, type TelemetryStore, type WriteResult } from './types.ts';
+import { StoreError, rollupsToColumns, type EntityKind, type Rollup, type RollupColumns, type RollupQuery, type TelemetryPoint, type TelemetryQuery, type TelemetryStore, type WriteResult } from './types.ts';
 
 export interface InfluxTelemetryOptions extends InfluxConnectionOptions {
   /**
@@ -241,6 +241,11 @@ export class InfluxTelemetry implements TelemetryStore {
    * bucket of one minute keeps its mean), count summed, last of the latest
    * minute, coverage as the maximum seen.
    */
+  /** See TelemetryStore.queryRollupColumns: the rows of queryRollups, as columns. */
+  async queryRollupColumns(query: RollupQuery): Promise<RollupColumns[]> {
+    return rollupsToColumns(await this.queryRollups(query));
+  }
+
   async queryRollups(query: RollupQuery): Promise<Rollup[]> {
     const { kind, entityId, fromMs, toMs, bucketMs } = query;
     if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0 || bucketMs % MINUTE_MS !== 0) {

@@ -21,7 +21,7 @@
  * such a minute counts it again.
  */
 import type Database from 'better-sqlite3';
-import { StoreError, type EntityKind, type Rollup } from './types.ts';
+import { StoreError, type EntityKind, type Rollup, type RollupColumns } from './types.ts';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -320,8 +320,36 @@ export class SqliteRollups {
     return rows.sort(byMetricThenTime);
   }
 
+  /**
+   * The 1-minute rows as columns, straight from the statement's row arrays:
+   * no object per bucket (what queryRollups gives with bucketMs = 1 minute).
+   */
+  queryMinuteColumns(query: { kind: EntityKind; entityId: string; fromMs: number; toMs: number; metrics: string | undefined }): RollupColumns[] {
+    const out: RollupColumns[] = [];
+    let columns: RollupColumns | undefined;
+    for (const v of this.readTierValues(0, query, query.fromMs, query.toMs)) {
+      if (columns?.metric !== v[0]) {
+        columns = { metric: v[0], bucketStartMs: [], min: [], max: [], mean: [], last: [], count: [], devicesReporting: [], devicesTotal: [] };
+        out.push(columns);
+      }
+      columns.bucketStartMs.push(v[1]);
+      columns.min.push(v[2]);
+      columns.max.push(v[3]);
+      columns.mean.push(v[4]);
+      columns.last.push(v[5]);
+      columns.count.push(v[6]);
+      columns.devicesReporting.push(v[7]);
+      columns.devicesTotal.push(v[8]);
+    }
+    return out;
+  }
+
   /** Rows of one tier in [fromMs, toMs), in (metric, time) order. */
   private readTier(level: number, query: { kind: EntityKind; entityId: string; metrics: string | undefined }, fromMs: number, toMs: number): TierRow[] {
+    return this.readTierValues(level, query, fromMs, toMs).map(tierRowOf);
+  }
+
+  private readTierValues(level: number, query: { kind: EntityKind; entityId: string; metrics: string | undefined }, fromMs: number, toMs: number): TierRowValues[] {
     const { stmt } = this.tiers[level]!;
     const params = { kind: query.kind, entityId: query.entityId, fromMs, toMs };
     // Without a filter, the key would only narrow to the entity and the scan would cross every stored bucket of
@@ -335,7 +363,7 @@ export class SqliteRollups {
       if (names.length === 0) return [];
       metrics = JSON.stringify(names);
     }
-    return stmt.selectOfMetrics.all({ ...params, metrics }).map(tierRowOf);
+    return stmt.selectOfMetrics.all({ ...params, metrics });
   }
 
   /** The part of [fromMs, toMs) that this tier answers whole; the ends come from finer tiers. Undefined when empty. */

@@ -61,6 +61,7 @@ import {
   type NewDevice,
   type Registry,
   type Rollup,
+  type RollupColumns,
   type RollupQuery,
   type Site,
   type StoredDeadLetter,
@@ -316,6 +317,10 @@ export class SqliteStore implements Registry, TelemetryStore, TwinStore, DeadLet
 
   queryRollups(query: RollupQuery): Promise<Rollup[]> {
     return this.telemetry.queryRollups(query);
+  }
+
+  queryRollupColumns(query: RollupQuery): Promise<RollupColumns[]> {
+    return this.telemetry.queryRollupColumns(query);
   }
 
   /** See SqliteTelemetry.pruneTelemetry. */

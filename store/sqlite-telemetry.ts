@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { guard, immediateTransaction, nextTurn, requireLimit, requireRange, serializeJson } from './sqlite-common.ts';
 import { SqliteRollups, type PruneCounts, type RetentionPolicy } from './sqlite-rollups.ts';
-import { StoreError, type Rollup, type RollupQuery, type TelemetryPoint, type TelemetryQuery, type TelemetryStore, type WriteResult } from './types.ts';
+import { StoreError, rollupsToColumns, type Rollup, type RollupColumns, type RollupQuery, type TelemetryPoint, type TelemetryQuery, type TelemetryStore, type WriteResult } from './types.ts';
 
 export interface SqliteTelemetryOptions {
   logger: Logger;
@@ -85,6 +85,16 @@ interface EncodedPoint {
   ts: number;
   seq: number;
   metrics: string;
+}
+
+/** Throws 'invalid' for a bucket width or range that cannot be; false when the answer is empty without a read. */
+function checkRollupQuery(query: RollupQuery): boolean {
+  const { fromMs, toMs, bucketMs } = query;
+  if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0 || bucketMs % ROLLUP_BASE_MS !== 0) {
+    throw new StoreError('invalid', `bucketMs must be a positive multiple of ${ROLLUP_BASE_MS}, got ${bucketMs}`);
+  }
+  requireRange(fromMs, toMs);
+  return !(fromMs >= toMs || (query.metrics !== undefined && query.metrics.length === 0));
 }
 
 export class SqliteTelemetry implements TelemetryStore {
@@ -215,11 +225,7 @@ export class SqliteTelemetry implements TelemetryStore {
    */
   async queryRollups(query: RollupQuery): Promise<Rollup[]> {
     const { kind, entityId, fromMs, toMs, bucketMs } = query;
-    if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0 || bucketMs % ROLLUP_BASE_MS !== 0) {
-      throw new StoreError('invalid', `bucketMs must be a positive multiple of ${ROLLUP_BASE_MS}, got ${bucketMs}`);
-    }
-    requireRange(fromMs, toMs);
-    if (fromMs >= toMs || (query.metrics !== undefined && query.metrics.length === 0)) return [];
+    if (!checkRollupQuery(query)) return [];
     const metrics = query.metrics === undefined ? undefined : serializeJson('metric names', query.metrics);
     const rows = guard('query rollups', () => this.rollups.query({ kind, entityId, fromMs, toMs, metrics, bucketMs }));
     return rows.map((row) => ({
@@ -235,6 +241,15 @@ export class SqliteTelemetry implements TelemetryStore {
       devicesReporting: row.devices_reporting,
       devicesTotal: row.devices_total,
     }));
+  }
+
+  /** See TelemetryStore.queryRollupColumns: 1-minute buckets straight from the rows, coarser ones from queryRollups. */
+  async queryRollupColumns(query: RollupQuery): Promise<RollupColumns[]> {
+    if (query.bucketMs !== ROLLUP_BASE_MS) return rollupsToColumns(await this.queryRollups(query));
+    if (!checkRollupQuery(query)) return [];
+    const metrics = query.metrics === undefined ? undefined : serializeJson('metric names', query.metrics);
+    const { kind, entityId, fromMs, toMs } = query;
+    return guard('query rollup columns', () => this.rollups.queryMinuteColumns({ kind, entityId, fromMs, toMs, metrics }));
   }
 
   /**

@@ -1,6 +1,6 @@
 /** Time series as the API shows them: rollups grouped into one series per metric. */
 import type { FastifyReply } from 'fastify';
-import type { Rollup, TelemetryPoint } from '../../store/types.ts';
+import type { Rollup, RollupColumns as StoredRollupColumns, TelemetryPoint } from '../../store/types.ts';
 
 export interface RollupPoint {
   ts: number;
@@ -68,47 +68,25 @@ export interface AggregateColumns extends RollupColumns {
   coverage: number[];
 }
 
-/**
- * Rollups (in metric, time order from the store) as columns per metric, in
- * one pass that only appends numbers to arrays: no object per bucket (a
- * site's day at 1 minute is 10,000 of them as points). Keeps the store's
- * order, as groupSeries does. `empty` makes a metric's columns, `append`
- * adds one rollup to them.
- */
-function toColumns<C extends RollupColumns>(rollups: readonly Rollup[], empty: (metric: string) => C, append: (columns: C, r: Rollup) => void): C[] {
-  const byMetric = new Map<string, C>();
-  let columns: C | undefined;
-  for (const r of rollups) {
-    if (columns?.metric !== r.metric) {
-      columns = byMetric.get(r.metric);
-      if (!columns) byMetric.set(r.metric, (columns = empty(r.metric)));
-    }
-    columns.ts.push(r.bucketStartMs);
-    columns.mean.push(r.mean);
-    columns.min.push(r.min);
-    columns.max.push(r.max);
-    columns.last.push(r.last);
-    columns.count.push(r.count);
-    append(columns, r);
-  }
-  return [...byMetric.values()];
-}
-
-export function presentDeviceColumns(rollups: readonly Rollup[]): RollupColumns[] {
-  return toColumns(rollups, (metric) => ({ metric, ts: [], mean: [], min: [], max: [], last: [], count: [] }), () => undefined);
+/** A device's rollup columns as the API shows them (the store's arrays, renamed; nothing copied). */
+export function presentDeviceColumns(columns: readonly StoredRollupColumns[]): RollupColumns[] {
+  return columns.map((c) => ({ metric: c.metric, ts: c.bucketStartMs, mean: c.mean, min: c.min, max: c.max, last: c.last, count: c.count }));
 }
 
 /** As presentDeviceColumns, with coverage per bucket. */
-export function presentAggregateColumns(rollups: readonly Rollup[]): AggregateColumns[] {
-  return toColumns<AggregateColumns>(
-    rollups,
-    (metric) => ({ metric, ts: [], mean: [], min: [], max: [], last: [], count: [], devicesReporting: [], devicesTotal: [], coverage: [] }),
-    (columns, r) => {
-      columns.devicesReporting.push(r.devicesReporting);
-      columns.devicesTotal.push(r.devicesTotal);
-      columns.coverage.push(r.devicesTotal === 0 ? 0 : r.devicesReporting / r.devicesTotal);
-    },
-  );
+export function presentAggregateColumns(columns: readonly StoredRollupColumns[]): AggregateColumns[] {
+  return columns.map((c) => ({
+    metric: c.metric,
+    ts: c.bucketStartMs,
+    mean: c.mean,
+    min: c.min,
+    max: c.max,
+    last: c.last,
+    count: c.count,
+    devicesReporting: c.devicesReporting,
+    devicesTotal: c.devicesTotal,
+    coverage: c.devicesReporting.map((reporting, i) => (c.devicesTotal[i] === 0 ? 0 : reporting / c.devicesTotal[i]!)),
+  }));
 }
 
 /**

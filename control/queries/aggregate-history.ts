@@ -42,15 +42,8 @@ export async function queryAggregateHistory(
   const { fromMs, toMs } = resolveTimeRange(params, params.resolution, deps.clock());
   checkEntityExists(deps.registry, kind, id);
   const metrics = params.metric && params.metric.length > 0 ? [...new Set(params.metric)] : undefined;
-  const rollups = await deps.telemetry.queryRollups({
-    kind,
-    entityId: id,
-    fromMs,
-    toMs,
-    metrics,
-    bucketMs: BUCKET_MS[params.resolution],
-  });
+  const query = { kind, entityId: id, fromMs, toMs, metrics, bucketMs: BUCKET_MS[params.resolution] };
   const header = { kind, id, resolution: params.resolution, from: isoTime(fromMs), to: isoTime(toMs) };
-  if (params.format === 'columns') return { ...header, format: 'columns', series: presentAggregateColumns(rollups) };
-  return { ...header, series: groupSeries(rollups, presentAggregatePoint) };
+  if (params.format === 'columns') return { ...header, format: 'columns', series: presentAggregateColumns(await deps.telemetry.queryRollupColumns(query)) };
+  return { ...header, series: groupSeries(await deps.telemetry.queryRollups(query), presentAggregatePoint) };
 }

@@ -63,14 +63,9 @@ export async function queryDeviceTelemetry(
       truncated,
     };
   }
-  const rollups = await deps.telemetry.queryRollups({
-    kind: 'device',
-    entityId: deviceId,
-    fromMs,
-    toMs,
-    metrics,
-    bucketMs: BUCKET_MS[params.resolution],
-  });
-  if (params.format === 'columns') return { deviceId, resolution: params.resolution, ...range, format: 'columns', series: presentDeviceColumns(rollups) };
-  return { deviceId, resolution: params.resolution, ...range, series: groupSeries(rollups, presentDevicePoint) };
+  const query = { kind: 'device' as const, entityId: deviceId, fromMs, toMs, metrics, bucketMs: BUCKET_MS[params.resolution] };
+  if (params.format === 'columns') {
+    return { deviceId, resolution: params.resolution, ...range, format: 'columns', series: presentDeviceColumns(await deps.telemetry.queryRollupColumns(query)) };
+  }
+  return { deviceId, resolution: params.resolution, ...range, series: groupSeries(await deps.telemetry.queryRollups(query), presentDevicePoint) };
 }

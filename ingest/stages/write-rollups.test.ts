@@ -22,6 +22,7 @@ describe('writeRollups', () => {
       writeTelemetry: (p) => store.writeTelemetry(p),
       queryTelemetry: (q) => store.queryTelemetry(q),
       queryRollups: (q) => store.queryRollups(q),
+    queryRollupColumns: (q) => store.queryRollupColumns(q),
       checkHealth: () => store.checkHealth(),
       close: async () => undefined,
       writeRollups: async (rows) => {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type Rollup, type TelemetryPoint, type TelemetryStore } from '../types.ts';
+import { StoreError, rollupsToColumns, type Rollup, type TelemetryPoint, type TelemetryStore } from '../types.ts';
 import type { OpenStore } from './open-store.ts';
 
 const MINUTE_MS = 60_000;
@@ -335,6 +335,38 @@ export function describeTelemetryStoreContract(name: string, open: OpenStore<Tel
           [0, 5, 9, 7, 9, 5],
           [HOUR_MS, 10, 14, 12, 14, 5],
         ]);
+      });
+
+      it('answers the same rollups as columns, per metric in metric order, at one minute and merged', async () => {
+        const site = id('site');
+        const rows: Rollup[] = [];
+        for (let minute = 0; minute < 12; minute++) {
+          rows.push(rollup(site, 'powerW', minute, { min: -(minute + 1), max: 1000.25 + minute, mean: 0.1 + minute / 3, last: minute * 7, count: 6, devicesReporting: minute % 3, devicesTotal: 3 }));
+          rows.push(rollup(site, 'socPct', minute, { mean: 50 + minute }));
+        }
+        await store.writeRollups(rows);
+        for (const [bucketMs, metrics] of [[MINUTE_MS, undefined], [5 * MINUTE_MS, undefined], [MINUTE_MS, ['socPct']]] as const) {
+          const query = { kind: 'site' as const, entityId: site, fromMs: t0 + MINUTE_MS, toMs: t0 + 11 * MINUTE_MS, bucketMs, ...(metrics ? { metrics: [...metrics] } : {}) };
+          const columns = await store.queryRollupColumns(query);
+          expect(columns).toEqual(rollupsToColumns(await store.queryRollups(query)));
+          expect(columns.map((c) => c.metric)).toEqual(metrics ? ['socPct'] : ['powerW', 'socPct']);
+        }
+        const [power] = await store.queryRollupColumns({ kind: 'site', entityId: site, fromMs: t0, toMs: t0 + 2 * MINUTE_MS, bucketMs: MINUTE_MS });
+        expect(power).toEqual({
+          metric: 'powerW',
+          bucketStartMs: [t0, t0 + MINUTE_MS],
+          min: [-1, -2],
+          max: [1000.25, 1001.25],
+          mean: [0.1, 0.1 + 1 / 3],
+          last: [0, 7],
+          count: [6, 6],
+          devicesReporting: [0, 1],
+          devicesTotal: [3, 3],
+        });
+        expect(await store.queryRollupColumns({ kind: 'site', entityId: site, fromMs: t0, toMs: t0, bucketMs: MINUTE_MS })).toEqual([]);
+        expect(await store.queryRollupColumns({ kind: 'site', entityId: id('nobody'), fromMs: t0, toMs: t0 + HOUR_MS, bucketMs: MINUTE_MS })).toEqual([]);
+        const error = await store.queryRollupColumns({ kind: 'site', entityId: site, fromMs: t0, toMs: t0 + HOUR_MS, bucketMs: 90_000 }).catch((e: unknown) => e);
+        expect((error as StoreError).code).toBe('invalid');
       });
 
       it('rejects a bucket width that is not a positive multiple of one minute', async () => {
