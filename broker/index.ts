@@ -8,3 +8,4 @@ export type { DisconnectReason, PresenceListener } from './presence.ts';
 // The event itself is part of the wire protocol; re-exported for listeners' convenience.
 export type { PresenceEvent } from '../protocol/index.ts';
 export { BrokerError, type BrokerErrorCode } from './errors.ts';
+export { BROKER_REFUSAL_REASONS, registerBrokerMetrics } from './metrics.ts';

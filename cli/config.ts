@@ -19,6 +19,8 @@ export interface Config {
   host: string;
   httpPort: number;
   mqttPort: number;
+  /** Where the process serves its Prometheus metrics (GET /metrics on `host`); 0: a free port. */
+  metricsPort: number;
   /** Where separate processes find the broker. */
   mqttUrl: string;
   dataDir: string;
@@ -312,9 +314,10 @@ function influxSettings(r: Reader, timeSeriesStore: 'sqlite' | 'influxdb'): Conf
 
 /** Every variable the platform reads, with its default and meaning (for README and `vpp help`). */
 export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; description: string }> = [
-  { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP and MQTT servers listen on' },
+  { name: 'VPP_HOST', fallback: '127.0.0.1', description: 'address the HTTP, MQTT and metrics servers listen on' },
   { name: 'VPP_HTTP_PORT', fallback: '8080', description: 'control API, OpenAPI at /docs' },
   { name: 'VPP_MQTT_PORT', fallback: '1883', description: 'MQTT broker (TCP)' },
+  { name: 'VPP_METRICS_PORT', fallback: '9464', description: 'Prometheus metrics of the process at /metrics (no authentication: keep it off public networks); 0 for a free port' },
   { name: 'VPP_MQTT_URL', fallback: 'mqtt://127.0.0.1:$VPP_MQTT_PORT', description: 'where ingest, control and sim find the broker when run as separate processes' },
   { name: 'VPP_DATA_DIR', fallback: './data', description: 'SQLite database and generated secrets' },
   { name: 'VPP_STORE', fallback: 'sqlite', description: 'where telemetry and rollups are kept: sqlite (the database in $VPP_DATA_DIR) or influxdb (registry, twins, alerts, commands and the rest stay in SQLite)' },
@@ -415,6 +418,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     host: str(r, 'VPP_HOST') ?? '127.0.0.1',
     httpPort: int(r, 'VPP_HTTP_PORT', 8080, 0, 65535),
     mqttPort,
+    metricsPort: int(r, 'VPP_METRICS_PORT', 9464, 0, 65535),
     mqttUrl,
     dataDir: str(r, 'VPP_DATA_DIR') ?? './data',
     timeSeriesStore,

@@ -10,7 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
+import type { Registry } from 'prom-client';
+import { registerBrokerMetrics, startBroker, type Broker, type BrokerTap } from '../broker/index.ts';
 import {
   InfeasibleDispatchError,
   buildControlApp,
@@ -19,12 +20,21 @@ import {
   createMqttRevocations,
   evaluateHealth,
   feedLiveView,
+  registerControlMetrics,
   type Dispatcher as ControlDispatcher,
   type HealthReport,
 } from '../control/index.ts';
 import { parseFaultSpecs, planFleet, startFleet, watchFaultFile, type Fleet } from '../devices-sim/index.ts';
-import { startCommandSender, startDispatcher, type CommandSender, type Dispatcher } from '../dispatch/index.ts';
-import { startIngest, connectMqttSubscription, createBrokerTapSource, IngestCounters, type BrokerTapSource, type Ingest } from '../ingest/index.ts';
+import { registerDispatchMetrics, startCommandSender, startDispatcher, type CommandSender, type Dispatcher } from '../dispatch/index.ts';
+import {
+  startIngest,
+  connectMqttSubscription,
+  createBrokerTapSource,
+  IngestCounters,
+  registerIngestMetrics,
+  type BrokerTapSource,
+  type Ingest,
+} from '../ingest/index.ts';
 import {
   createAlertmanagerNotifier,
   createMqttNotifier,
@@ -32,6 +42,7 @@ import {
   createSlackNotifier,
   createWebhookNotifier,
   flattenNotifyCounters,
+  registerNotifyMetrics,
   startNotifier,
   type Notifier,
   type NotifierWorker,
@@ -59,6 +70,7 @@ import {
   type SqliteStore,
 } from '../store/index.ts';
 import type { Config } from './config.ts';
+import { createMetricsRegistry, registerPartMetrics, startMetricsServer, type MetricsServer } from './metrics.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 
 export interface Platform {
@@ -75,6 +87,12 @@ export interface Platform {
   serviceSecrets: Record<ServiceAccount, string>;
   logger: Logger;
   clock: () => number;
+  /**
+   * The process's one Prometheus registry: process metrics from the start;
+   * each service registers its part's metrics when it starts and removes
+   * them when it stops. cli/metrics.ts serves it.
+   */
+  metrics: Registry;
 }
 
 export function openPlatform(config: Readonly<Config>, logger: Logger, clock: () => number = Date.now): Platform {
@@ -126,11 +144,22 @@ export function openPlatform(config: Readonly<Config>, logger: Logger, clock: ()
     },
     logger,
     clock,
+    metrics: createMetricsRegistry(),
   };
 }
 
 export interface Service {
   stop(): Promise<void>;
+}
+
+/**
+ * The process's metrics server: GET /metrics on VPP_HOST:VPP_METRICS_PORT,
+ * serving `platform.metrics` (what every service of the process registered).
+ * Started first and stopped last by every `vpp` command.
+ */
+export async function startMetricsService(platform: Platform): Promise<MetricsServer> {
+  const { config, logger } = platform;
+  return startMetricsServer({ host: config.host, port: config.metricsPort, registry: platform.metrics, logger });
 }
 
 /** Connects as a platform service: its own account, secret and fixed client id. */
@@ -212,10 +241,14 @@ export async function startDispatchService(platform: Platform, mqttUrl: string):
   };
   heartbeat(true);
   const beat = setInterval(() => heartbeat(true), 2_000).unref();
+  const unregisterMetrics = registerPartMetrics(platform.metrics, (registry) =>
+    registerDispatchMetrics(registry, { sender, commands: store.commands, dispatches: store.dispatches, clock }),
+  );
   return {
     sender,
     dispatcher,
     async stop() {
+      unregisterMetrics();
       clearInterval(beat);
       await dispatcher.stop();
       await sender.stop();
@@ -227,7 +260,7 @@ export async function startDispatchService(platform: Platform, mqttUrl: string):
 
 export async function startBrokerService(platform: Platform, inProcess?: { tap: BrokerTap; onPresence: (event: PresenceEvent) => void }): Promise<Broker> {
   const { config } = platform;
-  return startBroker({
+  const broker = await startBroker({
     host: config.host,
     port: config.mqttPort,
     credentials: platform.store,
@@ -243,6 +276,14 @@ export async function startBrokerService(platform: Platform, inProcess?: { tap: 
     clock: platform.clock,
     logger: platform.logger,
   });
+  const unregisterMetrics = registerPartMetrics(platform.metrics, (registry) => registerBrokerMetrics(registry, broker));
+  return {
+    ...broker,
+    async close() {
+      unregisterMetrics();
+      await broker.close();
+    },
+  };
 }
 
 export interface IngestService extends Service {
@@ -367,10 +408,15 @@ export async function startIngestService(
   };
   const firstPrune = setTimeout(() => void prune(), 60_000).unref();
   const hourlyPrune = setInterval(() => void prune(), 3_600_000).unref();
+  const unregisterMetrics = registerPartMetrics(platform.metrics, (registry) => {
+    registerIngestMetrics(registry, ingest);
+    registerNotifyMetrics(registry, { worker: notifier, alerts: store.alerts });
+  });
   return {
     ingest,
     notifier,
     async stop() {
+      unregisterMetrics();
       clearTimeout(firstPrune);
       clearInterval(hourlyPrune);
       await ingest.stop();
@@ -484,9 +530,11 @@ export async function startControlService(
   };
   const firstPrune = setTimeout(pruneAudit, 60_000).unref();
   const hourlyPrune = setInterval(pruneAudit, 3_600_000).unref();
+  const unregisterMetrics = registerPartMetrics(platform.metrics, (registry) => registerControlMetrics(registry, { app, live }));
   return {
     url: `${config.access.tls ? 'https' : 'http'}://${config.host}:${port}`,
     async stop() {
+      unregisterMetrics();
       clearTimeout(firstPrune);
       clearInterval(hourlyPrune);
       await app.close();

@@ -13,6 +13,7 @@ import {
   startDispatchService,
   startEmbeddedIngest,
   startIngestService,
+  startMetricsService,
   startSimService,
   faultFilePath,
   type Platform,
@@ -90,6 +91,8 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
     try {
+      const metrics = await startMetricsService(platform);
+      services.push(metrics);
       const embedded = await startEmbeddedIngest(platform);
       const { broker } = embedded;
       services.push(embedded);
@@ -114,6 +117,7 @@ async function up(config: Readonly<Config>, logger: Logger): Promise<void> {
           `  MQTT broker   ${broker.url}${broker.tlsUrl ? `   (over TLS: ${broker.tlsUrl})` : ''}`,
           `  dashboard     ${control.url}/   (sign in with the admin token below)`,
           `  control API   ${control.url}/api/v1   (OpenAPI: ${control.url}/docs)`,
+          `  metrics       ${metrics.url}   (Prometheus; no authentication)`,
           `  admin token   ${platform.adminToken}`,
           `  simulated     ${config.sim.sites} sites, ${simDevices} devices, speed ×${config.sim.speed}`,
           `  data          ${config.dataDir}`,
@@ -134,34 +138,43 @@ async function single(command: Exclude<Command, 'up' | 'help' | 'fault'>, config
   await runUntilSignal(logger, config, async () => {
     const platform = openPlatform(config, logger);
     const services: Service[] = [storeService(platform)];
-    switch (command) {
-      case 'broker': {
-        const broker = await startBrokerService(platform);
-        logger.info({ url: broker.url, tlsUrl: broker.tlsUrl }, 'broker listening');
-        services.push({ stop: () => broker.close() });
-        break;
+    try {
+      const metrics = await startMetricsService(platform);
+      services.push(metrics);
+      logger.info({ url: metrics.url }, 'metrics listening');
+      switch (command) {
+        case 'broker': {
+          const broker = await startBrokerService(platform);
+          logger.info({ url: broker.url, tlsUrl: broker.tlsUrl }, 'broker listening');
+          services.push({ stop: () => broker.close() });
+          break;
+        }
+        case 'ingest':
+          services.push(await startIngestService(platform, config.mqttUrl));
+          logger.info({ mqtt: config.mqttUrl }, 'ingest running');
+          break;
+        case 'control': {
+          const control = await startControlService(platform, config.mqttUrl);
+          logger.info({ url: control.url, adminTokenFile: config.adminToken === undefined ? `${config.dataDir}/admin-token` : 'VPP_ADMIN_TOKEN' }, 'control API listening');
+          services.push(control);
+          break;
+        }
+        case 'dispatch': {
+          services.push(await startDispatchService(platform, config.mqttUrl));
+          logger.info({ mqtt: config.mqttUrl }, 'dispatch running');
+          break;
+        }
+        case 'sim': {
+          const sim = await startSimService(platform, config.mqttUrl);
+          logger.info({ devices: sim.devices, mqtt: config.mqttUrl }, 'simulated fleet connected');
+          services.push(sim);
+          break;
+        }
       }
-      case 'ingest':
-        services.push(await startIngestService(platform, config.mqttUrl));
-        logger.info({ mqtt: config.mqttUrl }, 'ingest running');
-        break;
-      case 'control': {
-        const control = await startControlService(platform, config.mqttUrl);
-        logger.info({ url: control.url, adminTokenFile: config.adminToken === undefined ? `${config.dataDir}/admin-token` : 'VPP_ADMIN_TOKEN' }, 'control API listening');
-        services.push(control);
-        break;
-      }
-      case 'dispatch': {
-        services.push(await startDispatchService(platform, config.mqttUrl));
-        logger.info({ mqtt: config.mqttUrl }, 'dispatch running');
-        break;
-      }
-      case 'sim': {
-        const sim = await startSimService(platform, config.mqttUrl);
-        logger.info({ devices: sim.devices, mqtt: config.mqttUrl }, 'simulated fleet connected');
-        services.push(sim);
-        break;
-      }
+    } catch (error) {
+      // What started (the metrics server, a connection) would keep the process alive.
+      for (const service of services.reverse()) await service.stop().catch(() => undefined);
+      throw error;
     }
     return services;
   });

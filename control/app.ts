@@ -9,6 +9,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlDeps } from './deps.ts';
 import { ControlError } from './errors.ts';
+import { rememberLiveStream } from './metrics.ts';
 import { resolveAccess } from './plugins/access.ts';
 import { AuditWriter, trackAuditWriter } from './plugins/audit.ts';
 import { checkAdminToken } from './plugins/auth.ts';
@@ -68,6 +69,9 @@ const CONTROL_LOG_OPTIONS = {
  */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
+/** How long closing the app waits for open connections before it ends them. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 export interface ControlAppOptions {
   /** Serve HTTPS with this key and certificate (PEM); plain HTTP when absent. */
   https?: { key: string | Buffer; cert: string | Buffer };
@@ -111,6 +115,14 @@ export async function buildControlApp(deps: ControlDeps, options: ControlAppOpti
   await app.register(healthRoutes, { deps });
   await base.register(dashboardRoutes, { dir: deps.dashboardDir });
   const stream = createLiveStream(base, deps);
+  // Closing waits for open connections, and one that never sends a request (a client's spare, or a
+  // slow-loris) would hold it for the server's headers timeout: after a grace, every connection is ended.
+  let forceClose: NodeJS.Timeout | undefined;
+  base.addHook('preClose', async () => {
+    forceClose = setTimeout(() => base.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+  });
+  base.addHook('onClose', async () => clearTimeout(forceClose));
+  rememberLiveStream(base, stream);
   await app.register(apiRoutes, { deps, access, auditWriter, stream, prefix: API_PREFIX });
   return base;
 }

@@ -22,3 +22,4 @@ export { API_PREFIX } from './routes/api.ts';
 export { API_TOKEN_PREFIX, BOOTSTRAP_TOKEN_NAME, MIN_ADMIN_TOKEN_LENGTH } from './plugins/auth.ts';
 export { DEFAULT_ACCESS } from './plugins/access.ts';
 export { DEFAULT_STREAM } from './stream/index.ts';
+export { registerControlMetrics, type ControlMetricsSource } from './metrics.ts';

@@ -32,3 +32,4 @@ export {
   type DispatcherSettings,
   type PlanWithSetpoints,
 } from './dispatcher.ts';
+export { registerDispatchMetrics, type DispatchMetricsSource } from './metrics.ts';

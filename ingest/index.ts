@@ -3,3 +3,4 @@ export { createBrokerTapSource, type BrokerTapSource, type TappedMessage } from 
 export { connectMqttSubscription, type MqttSubscriptionSource, type MqttSubscriptionOptions } from './sources/mqtt-subscription.ts';
 export { IngestCounters } from './counters.ts';
 export type { InboundMessage, IngestSource, InflightReport, RejectReason } from './types.ts';
+export { registerIngestMetrics, type IngestMetricsSource } from './metrics.ts';

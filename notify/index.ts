@@ -49,3 +49,4 @@ export {
   type NotifierWorkerOptions,
   type NotifyCounters,
 } from './worker.ts';
+export { registerNotifyMetrics, type NotifyMetricsSource } from './metrics.ts';

@@ -385,6 +385,21 @@ describe('GET /api/v1/stream: keeping connections healthy', () => {
     expect(JSON.parse(third.body)).toMatchObject({ code: 'unavailable', message: expect.stringContaining('2 clients') });
   });
 
+  it('closes within its grace after a client aborted its stream and left a spare connection open (fetch with an AbortController)', async () => {
+    t = await start();
+    const aborter = new AbortController();
+    const response = await fetch(`${t.base}/api/v1/stream?topics=alerts`, { headers: AUTH, signal: aborter.signal });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    await reader.read();
+    aborter.abort();
+    await waitForStats((s) => s.clients === 0);
+    const started = Date.now();
+    await t.app.close();
+    // The server's headers timeout (60 s) would otherwise hold it.
+    expect(Date.now() - started).toBeLessThan(8_000);
+  });
+
   it('ends open streams when the app closes, without waiting for them', async () => {
     t = await start();
     const clients = [await t.open('topics=alerts', AUTH), await t.open('topics=fleet', AUTH)];

@@ -139,6 +139,11 @@ export const streamRoutes: FastifyPluginAsync<{ deps: ControlDeps; stream: LiveS
         findOperator(request)?.id,
       );
       raw.on('close', () => stream.hub.disconnect(client));
+      // The socket of a stream is never idle to the HTTP server (its response never ends), so closing
+      // the app would wait for it even after the client went away: the app ends it (see createLiveStream).
+      const socket = request.raw.socket;
+      stream.sockets.add(socket);
+      socket.once('close', () => stream.sockets.delete(socket));
       return reply;
     },
   );

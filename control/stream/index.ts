@@ -3,6 +3,7 @@
  * issuer, made together and closed with the app (before the server stops
  * listening, so open event streams do not hold up shutdown).
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { interval } from 'rxjs';
 import { isTokenActive } from '../../store/types.ts';
@@ -29,6 +30,8 @@ export interface LiveStream {
   hub: StreamHub;
   sources: StreamSources;
   tickets: StreamTickets;
+  /** Sockets that carried a stream and are still open; ended when the app closes. */
+  sockets: Set<Socket>;
 }
 
 /** The stream options with defaults filled in; throws at boot for a value that is not a positive integer. */
@@ -81,12 +84,14 @@ export function createLiveStream(app: FastifyInstance, deps: ControlDeps): LiveS
       }
     }
   });
+  const sockets = new Set<Socket>();
   app.addHook('preClose', async () => {
     accessCheck.unsubscribe();
     sources.stop();
     hub.close();
+    for (const socket of sockets) socket.destroy();
   });
-  return { hub, sources, tickets: createStreamTickets(deps) };
+  return { hub, sources, tickets: createStreamTickets(deps), sockets };
 }
 
 export { StreamHub, StreamHubFullError, sseFrame, type StreamSink, type StreamStats } from './hub.ts';

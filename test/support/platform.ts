@@ -13,6 +13,7 @@ import {
   startControlService,
   startDispatchService,
   startEmbeddedIngest,
+  startMetricsService,
   startSimService,
   type ControlService,
   type DispatchService,
@@ -21,6 +22,7 @@ import {
   type SimService,
 } from '../../cli/services.ts';
 import type { Broker } from '../../broker/index.ts';
+import type { MetricsServer } from '../../cli/metrics.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -32,6 +34,8 @@ export interface RunningPlatform {
   control: ControlService;
   dispatch: DispatchService;
   sim: SimService | undefined;
+  /** The process's metrics server (GET /metrics), as `vpp up` starts it. */
+  metrics: MetricsServer;
   dataDir: string;
   /** fetch against the control API with the admin token. */
   api(path: string, init?: RequestInit): Promise<Response>;
@@ -47,6 +51,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   const config = loadConfig({
     VPP_HTTP_PORT: '0',
     VPP_MQTT_PORT: '0',
+    VPP_METRICS_PORT: '0',
     VPP_DATA_DIR: dataDir,
     VPP_ADMIN_TOKEN: ADMIN_TOKEN,
     VPP_SIM_SITES: '0',
@@ -54,6 +59,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
   });
   const logger = pino({ level: process.env.VPP_TEST_LOG_LEVEL ?? 'silent' });
   const platform = openPlatform(config, logger);
+  const metrics = await startMetricsService(platform);
   const embedded = await startEmbeddedIngest(platform);
   const { broker, ingest } = embedded;
   const dispatch = await startDispatchService(platform, broker.url);
@@ -72,6 +78,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
     control,
     dispatch,
     sim,
+    metrics,
     dataDir,
     api: (path, init = {}) =>
       fetch(`${control.url}${path}`, {
@@ -85,6 +92,7 @@ export async function startPlatform(env: Record<string, string> = {}, dataDir = 
       await control.stop();
       await dispatch.stop();
       await embedded.stop();
+      await metrics.stop();
       await platform.store.close();
     },
   };

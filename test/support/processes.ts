@@ -30,7 +30,8 @@ export interface VppProcess {
 
 export function spawnVpp(command: string, env: Record<string, string>, args: readonly string[] = []): VppProcess {
   const child = spawn(process.execPath, [VPP, command, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', VPP_LOG_LEVEL: 'warn', ...env },
+    // Each process serves its metrics on a free port unless told otherwise: several run side by side.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', VPP_LOG_LEVEL: 'warn', VPP_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
