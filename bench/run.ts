@@ -14,7 +14,7 @@ import { formatTable, formatTargets, writeResult } from './harness/report.ts';
 import type { Scenario, ScenarioResult } from './harness/scenario.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const ORDER = ['ingest', 'broker', 'connections', 'query', 'fleet', 'poison', 'alerts', 'dispatch', 'access', 'stream', 'influx'];
+const ORDER = ['ingest', 'broker', 'connections', 'query', 'fleet', 'poison', 'alerts', 'dispatch', 'access', 'stream', 'influx', 'metrics'];
 
 async function loadScenarios(): Promise<Map<string, Scenario>> {
   const scenarios = new Map<string, Scenario>();
