@@ -41,6 +41,12 @@ export class IngestCounters {
   /** Rule outputs the alert store refused; lost. */
   alertOutputsRefused = 0;
   readonly rejected = new Map<RejectReason, number>();
+  /**
+   * Told once per committed batch with its samples and how long the commit
+   * took (store write, dead letters, twins): metrics record them as
+   * histograms. Per batch, never per message.
+   */
+  onBatchCommitted: ((samples: number, seconds: number) => void) | undefined = undefined;
 
   reject(reason: RejectReason): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);

@@ -10,7 +10,7 @@
  * and a pipeline that stops committing shows in the oldest unacknowledged
  * age and `vpp_ingest_stalled`.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { IngestCounters } from './counters.ts';
 import type { PipelineLiveness } from './ingest.ts';
 import type { RejectReason } from './types.ts';
@@ -76,6 +76,22 @@ export interface IngestMetricsSource {
  */
 export function registerIngestMetrics(registry: Registry, ingest: IngestMetricsSource): void {
   const { counters } = ingest;
+  const batchSamples = new Histogram({
+    name: 'vpp_ingest_batch_samples',
+    help: 'Ingest: samples written per committed batch.',
+    buckets: [1, 10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000],
+    registers: [registry],
+  });
+  const commitSeconds = new Histogram({
+    name: 'vpp_ingest_commit_duration_seconds',
+    help: 'Ingest: how long committing a batch took (store write, dead letters, twins), until its messages are acknowledged.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  counters.onBatchCommitted = (samples, seconds) => {
+    batchSamples.observe(samples);
+    commitSeconds.observe(seconds);
+  };
   for (const [name, field, help] of COUNTERS) {
     new Counter({
       name: `vpp_ingest_${name}_total`,

@@ -259,7 +259,19 @@ describe('on the running platform', () => {
         expect(value).not.toMatch(/site|battery|solar|meter/);
       }
     }
-    expect([...labelNames].sort()).toEqual(['integration', 'operation', 'outcome', 'reason', 'severity', 'state']);
+    // `le`: the bucket bounds of the ingest histograms, a fixed list.
+    expect([...labelNames].sort()).toEqual(['integration', 'le', 'operation', 'outcome', 'reason', 'severity', 'state']);
+  });
+
+  it('records each committed batch in the ingest histograms', async () => {
+    const text = await scrape();
+    const count = (name: string) => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec(text)?.[1]);
+    const batches = Number(/^vpp_ingest_batches_committed_total (\d+)/m.exec(text)?.[1]);
+    expect(batches).toBeGreaterThan(0);
+    // Observed after the counters moved: a scrape may fall between the two for the batch being committed.
+    expect(count('vpp_ingest_batch_samples')).toBeGreaterThanOrEqual(batches - 1);
+    expect(count('vpp_ingest_commit_duration_seconds')).toBe(count('vpp_ingest_batch_samples'));
+    expect(text).toMatch(/^vpp_ingest_commit_duration_seconds_bucket\{le="\+Inf"\} \d+/m);
   });
 
   it('README lists exactly the vpp_ metrics the platform registers', () => {
