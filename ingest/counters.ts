@@ -28,6 +28,8 @@ export class IngestCounters {
   /** Online devices turned stale (connected, silent too long). */
   devicesTurnedStale = 0;
   rollupsWritten = 0;
+  /** Start of the newest minute a rollup was written for (ms since the epoch), 0 before the first. */
+  lastRollupMinuteMs = 0;
   rollupWriteFailures = 0;
   /** Device minutes rolled up again from the store (late samples, minutes around a restart). */
   deviceMinutesRecomputed = 0;

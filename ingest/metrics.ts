@@ -148,6 +148,14 @@ export function registerIngestMetrics(registry: Registry, ingest: IngestMetricsS
     },
   });
   new Gauge({
+    name: 'vpp_ingest_rollup_last_minute_timestamp_seconds',
+    help: 'Ingest: start of the newest minute rolled up (Unix time); 0 before the first. Rollup lag: time() minus it.',
+    registers: [registry],
+    collect() {
+      this.set(counters.lastRollupMinuteMs / 1_000);
+    },
+  });
+  new Gauge({
     name: 'vpp_ingest_stalled',
     help: 'Ingest: 1 when messages wait longer than VPP_INGEST_STALL_AFTER_MS and nothing was committed meanwhile, else 0.',
     registers: [registry],

@@ -44,6 +44,8 @@ describe('writeRollups', () => {
     expect(sizes).toEqual([2, 2, 1]);
     expect(written).toEqual([2, 2, 1]);
     expect(counters.rollupsWritten).toBe(5);
+    // The newest minute written, what the rollup-lag metric reads.
+    expect(counters.lastRollupMinuteMs).toBe(240_000);
     const stored = await store.queryRollups({ kind: 'device', entityId: 'd1', fromMs: 0, toMs: 300_000, bucketMs: 60_000 });
     expect(stored.map((r) => r.mean)).toEqual([0, 1, 2, 3, 4]);
   });

@@ -46,6 +46,9 @@ export function writeRollups(options: WriteRollupsOptions): OperatorFunction<Rol
           retry({ count: options.maxAttempts - 1, delay: (_error, attempt) => timer(options.retryDelayMs * attempt, options.scheduler) }),
           map(() => {
             options.counters.rollupsWritten += chunk.length;
+            for (const rollup of chunk) {
+              if (rollup.bucketStartMs > options.counters.lastRollupMinuteMs) options.counters.lastRollupMinuteMs = rollup.bucketStartMs;
+            }
             return chunk.length;
           }),
           catchError((error: unknown) => {
