@@ -27,6 +27,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IpcChild } from '../load/ipc-child.ts';
 import { round } from '../harness/stats.ts';
 import type { Row, Scenario, ScenarioContext, ScenarioResult, Target } from '../harness/scenario.ts';
 import type {
@@ -52,68 +53,6 @@ const TARGET_ON_TIME_FRACTION = 0.95;
 const TARGET_P99_MS = 1_000;
 /** Time kept back for tear-down. */
 const TEARDOWN_RESERVE_MS = 20_000;
-
-/** Omit distributed over a union, so each request keeps its own fields. */
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-type Pending = { resolve: (value: never) => void; reject: (error: Error) => void };
-
-/** A child process spoken to over IPC, one request at a time per id. */
-class Child<Request extends { id: number; type: string }, Reply extends { id: number; type: string }> {
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  readonly exited: Promise<number | null>;
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    onOther: (message: unknown) => void,
-  ) {
-    child.on('message', (message: Reply | { type: string; id?: number }) => {
-      const waiter = message.id === undefined ? undefined : this.pending.get(message.id);
-      if (!waiter) return onOther(message);
-      this.pending.delete(message.id!);
-      if (message.type === 'failed') waiter.reject(new Error(`${name}: ${(message as { message?: string }).message}`));
-      else waiter.resolve(message as never);
-    });
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code) => {
-        for (const waiter of this.pending.values()) waiter.reject(new Error(`${name} exited (code ${code}) before replying`));
-        this.pending.clear();
-        resolve(code);
-      });
-    });
-  }
-
-  request<T extends Reply['type']>(body: WithoutId<Request>, timeoutMs: number): Promise<Extract<Reply, { type: T }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.name} did not answer ${body.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.child.send({ ...body, id });
-    });
-  }
-
-  /** Asks politely (the caller sent 'stop'), then SIGKILL after `graceMs`. */
-  async end(graceMs: number): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
 
 /** Starts a .ts file under Node through bash, with the open-file limit raised as far as allowed (hard limit otherwise). */
 function spawnChild(file: string, nodeFlags: string[], args: string[], env: Record<string, string>): ChildProcess {
@@ -186,7 +125,7 @@ const connections: Scenario = {
 
     const profileFlags = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
     let latestProgress: GeneratorCounters | undefined;
-    const sut = new Child<SutRequest, SutReply>(
+    const sut = new IpcChild<SutRequest, SutReply>(
       'sut',
       spawnChild(
         join(repoRoot, 'bench/load/connections-sut.ts'),
@@ -196,7 +135,7 @@ const connections: Scenario = {
       ),
       () => {},
     );
-    let generator: Child<GeneratorRequest, GeneratorReply> | undefined;
+    let generator: IpcChild<GeneratorRequest, GeneratorReply> | undefined;
     const rows: Row[] = [];
     const steps: StepResult[] = [];
     try {
@@ -215,7 +154,7 @@ const connections: Scenario = {
         connectTimeoutMs: 20_000,
         pubackTimeoutMs: 10_000,
       };
-      generator = new Child<GeneratorRequest, GeneratorReply>(
+      generator = new IpcChild<GeneratorRequest, GeneratorReply>(
         'generator',
         spawnChild(join(repoRoot, 'bench/load/connections-generator.ts'), profileFlags, [JSON.stringify(settings)], {}),
         (message) => {

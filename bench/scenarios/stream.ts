@@ -67,12 +67,13 @@
  * concurrency=100 settle=5 measure=10 publishMs=700 probes=3 topics=fleet
  * bound=360 (seconds).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
+import type { StreamStats as HubStats } from '../../control/stream/hub.ts';
 import { SseClient } from '../../control/stream/test-sse-client.ts';
 import { deviceTopic } from '../../protocol/index.ts';
 import { freePort, spawnVpp, stopVpp, type VppProcess } from '../../test/support/processes.ts';
@@ -80,6 +81,7 @@ import { numberArg } from '../harness/args.ts';
 import { processCpuMs, processRssMiB } from '../harness/process-stats.ts';
 import type { Row, Scenario, Target } from '../harness/scenario.ts';
 import { Histogram, round } from '../harness/stats.ts';
+import { IpcChild } from '../load/ipc-child.ts';
 import type { SseClientsReply, SseClientsRequest, SseClientsSample, SseClientsSettings } from '../load/sse-clients.ts';
 
 const WORKER_FILE = fileURLToPath(new URL('../load/sse-clients.ts', import.meta.url));
@@ -102,78 +104,20 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** Time kept back for tear-down. */
 const TEARDOWN_RESERVE_MS = 25_000;
 
-interface StreamStats {
-  clients: number;
-  topics: number;
-  published: number;
-  framesWritten: number;
-  bytesWritten: number;
-  connected: number;
-  droppedSlow: number;
-  refusedFull: number;
-  failedReads: number;
-}
-
-/** Omit distributed over a union, so each request keeps its own fields. */
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+/** What GET /api/v1/stream/stats answers. */
+type StreamStats = HubStats & { failedReads: number };
 
 /** A load worker spoken to over IPC, one reply per request id. */
-class Worker {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (reply: SseClientsReply) => void; reject: (error: Error) => void }>();
-  readonly exited: Promise<number | null>;
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    child.on('message', (message: SseClientsReply) => {
-      const waiter = this.pending.get(message.id);
-      if (!waiter) return;
-      this.pending.delete(message.id);
-      if (message.type === 'failed') waiter.reject(new Error(`${name}: ${message.message}`));
-      else waiter.resolve(message);
-    });
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code) => {
-        for (const waiter of this.pending.values()) waiter.reject(new Error(`${name} exited (code ${code}) before replying`));
-        this.pending.clear();
-        resolve(code);
-      });
-    });
-  }
-
-  request<T extends SseClientsReply['type']>(body: WithoutId<SseClientsRequest>, timeoutMs: number): Promise<Extract<SseClientsReply, { type: T }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.name} did not answer ${body.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          resolve(reply as Extract<SseClientsReply, { type: T }>);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.child.send({ ...body, id });
-    });
-  }
-
-  async end(graceMs: number): Promise<void> {
+class Worker extends IpcChild<SseClientsRequest, SseClientsReply> {
+  /** Asks the worker to stop, then ends it. */
+  override async end(graceMs: number): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     try {
       await this.request<'stopped'>({ type: 'stop' }, graceMs);
     } catch {
       // Killed below.
     }
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    await super.end(graceMs);
   }
 }
 
@@ -408,6 +352,8 @@ const scenario: Scenario = {
         VPP_HTTP_REQUESTS_PER_TOKEN_PER_MINUTE: '10000000',
         VPP_HTTP_REQUESTS_PER_ADDRESS_PER_MINUTE: '10000000',
         VPP_STREAM_MAX_CLIENTS: String(maxStep + 100),
+        // Every load client uses the one admin token.
+        VPP_STREAM_MAX_CLIENTS_PER_TOKEN: String(maxStep + 100),
       });
       processes.push(control);
       await ingest.waitForOutput(/ingest running/, 30_000);
