@@ -74,6 +74,7 @@ export interface Config {
   dispatchLoopMs: number;
   stream: {
     maxClients: number;
+    maxClientsPerToken: number;
     heartbeatMs: number;
     minIntervalMs: number;
     maxBufferedBytes: number;
@@ -378,6 +379,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; fallback: string; d
   { name: 'VPP_CORS_ORIGINS', fallback: 'none (CORS closed)', description: 'comma-separated web origins allowed to call the API from a browser' },
   { name: 'VPP_RETENTION_AUDIT_DAYS', fallback: '365', description: 'audit records older than this are deleted (hourly)' },
   { name: 'VPP_STREAM_MAX_CLIENTS', fallback: '10000', description: 'concurrent live-stream (SSE) connections per control process; more get 503' },
+  { name: 'VPP_STREAM_MAX_CLIENTS_PER_TOKEN', fallback: '100', description: 'concurrent live-stream connections of one API token; more get 429, so one client cannot take every place' },
   { name: 'VPP_STREAM_HEARTBEAT_SECONDS', fallback: '15', description: 'heartbeat comment interval on idle live streams (keeps proxies from closing them)' },
   { name: 'VPP_STREAM_MIN_INTERVAL_MS', fallback: '1000', description: 'a live stream sends each site, region and fleet aggregate at most once per this interval' },
   { name: 'VPP_STREAM_MAX_BUFFERED_KIB', fallback: '1024', description: 'a live-stream client with more unsent data than this is dropped (it reconnects and resumes)' },
@@ -448,6 +450,7 @@ export function loadConfig(env: Env = process.env, defaults: { ingestSource?: 't
     dispatchLoopMs: int(r, 'VPP_DISPATCH_LOOP_MS', 5_000, 100, 3_600_000),
     stream: {
       maxClients: int(r, 'VPP_STREAM_MAX_CLIENTS', 10_000, 1, 1_000_000),
+      maxClientsPerToken: int(r, 'VPP_STREAM_MAX_CLIENTS_PER_TOKEN', 100, 1, 1_000_000),
       heartbeatMs: Math.round(num(r, 'VPP_STREAM_HEARTBEAT_SECONDS', 15, 1, 3_600) * 1_000),
       minIntervalMs: int(r, 'VPP_STREAM_MIN_INTERVAL_MS', 1_000, 10, 3_600_000),
       maxBufferedBytes: int(r, 'VPP_STREAM_MAX_BUFFERED_KIB', 1_024, 16, 1_048_576) * 1_024,

@@ -140,6 +140,8 @@ export interface AccessOptions {
 export interface StreamOptions {
   /** Most concurrent stream connections of this process (10 000); more get 503. */
   maxClients?: number;
+  /** Most concurrent stream connections of one token (100), so one client cannot take every place; more get 429. */
+  maxClientsPerToken?: number;
   /** Heartbeat comment interval (15 000 ms). */
   heartbeatMs?: number;
   /** Most one aggregate per entity per this interval (1 000 ms), whatever the telemetry rate. */

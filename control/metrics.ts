@@ -31,6 +31,7 @@ const STREAM_COUNTERS: ReadonlyArray<readonly [string, keyof StreamFigures, stri
   ['resets', 'resets', 'topics that could not be resumed without a gap'],
   ['clients_dropped_slow', 'droppedSlow', 'clients dropped because they did not read fast enough'],
   ['connections_refused_full', 'refusedFull', 'connections refused at VPP_STREAM_MAX_CLIENTS'],
+  ['connections_refused_per_token', 'refusedPerOwner', 'connections refused at VPP_STREAM_MAX_CLIENTS_PER_TOKEN'],
   ['store_read_failures', 'failedReads', 'reads of the stores for a topic that failed (retried at the next tick)'],
 ];
 

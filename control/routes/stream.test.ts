@@ -361,6 +361,21 @@ describe('GET /api/v1/stream: keeping connections healthy', () => {
     expect(good.closed).toBe(false);
   });
 
+  it('answers 429 to a token with its most streams open, and still serves other tokens', async () => {
+    t = await start({ maxClientsPerToken: 2 });
+    const greedy = await createToken('viewer', 'greedy screen');
+    const other = await createToken('viewer', 'other screen');
+    const as = (token: string) => ({ authorization: `Bearer ${token}` });
+    expect((await t.open('topics=alerts', as(greedy.token))).status).toBe(200);
+    expect((await t.open(`topics=fleet&ticket=${await t.ticket(greedy.token)}`)).status).toBe(200);
+    const third = await t.open('topics=alerts', as(greedy.token));
+    expect(third.status).toBe(429);
+    expect(third.headers['retry-after']).toBe('10');
+    expect(JSON.parse(third.body)).toMatchObject({ code: 'too-many-requests', message: expect.stringContaining('2 live streams open') });
+    expect((await t.open('topics=alerts', as(other.token))).status).toBe(200);
+    expect(await waitForStats((s) => s.clients === 3)).toMatchObject({ refusedPerOwner: 1 });
+  });
+
   it('ends the open streams of a token when it is revoked, and only those', async () => {
     t = await start({ heartbeatMs: 100 });
     const revoked = await createToken('viewer', 'old screen');
@@ -420,6 +435,7 @@ function fireAlert(ruleId: string, subjectId: string, atMs: number): string {
 
 interface Stats {
   clients: number;
+  refusedPerOwner: number;
   published: number;
   droppedSlow: number;
 }

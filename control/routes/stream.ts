@@ -43,6 +43,7 @@ const StreamStatsSchema = Type.Object(
     resets: Type.Integer({ description: 'topics that could not be resumed without a gap' }),
     droppedSlow: Type.Integer({ description: 'clients dropped because they did not read fast enough' }),
     refusedFull: Type.Integer({ description: 'connections refused at the client limit' }),
+    refusedPerOwner: Type.Integer({ description: 'connections refused because their token had its most streams open' }),
     failedReads: Type.Integer({ description: 'reads of the stores for a topic that failed (retried at the next tick)' }),
   },
   { title: 'StreamStats' },
@@ -103,15 +104,19 @@ export const streamRoutes: FastifyPluginAsync<{ deps: ControlDeps; stream: LiveS
           'A comment every 15 s keeps the connection open; a client that does not read is dropped. Authenticate with the Authorization header or a `ticket`.',
         security: BEARER_SECURITY,
         querystring: StreamQuerySchema,
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(400, 401, 404, 429) },
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request, reply) => {
       const parsed = parseTopics(request.query.topics);
       if ('problem' in parsed) throw badRequest(parsed.problem);
       checkTopicsExist(deps, parsed.topics);
-      if (stream.hub.stats().clients >= stream.hub.maxClients) {
-        throw new ControlError('unavailable', `the live stream has its ${stream.hub.maxClients} clients; try again later`);
+      const owner = findOperator(request)?.id;
+      const refused = stream.hub.admit(owner);
+      if (refused?.limit === 'full') throw new ControlError('unavailable', refused.message);
+      if (refused) {
+        reply.header('retry-after', '10');
+        throw new ControlError('too-many-requests', refused.message);
       }
       const header = request.headers['last-event-id'];
       const lastEventId = (typeof header === 'string' ? header : undefined) ?? request.query.lastEventId;
@@ -136,7 +141,7 @@ export const streamRoutes: FastifyPluginAsync<{ deps: ControlDeps; stream: LiveS
         parsed.topics.map((t) => t.name),
         lastEventId,
         (topic) => stream.sources.stateOf(topic),
-        findOperator(request)?.id,
+        owner,
       );
       raw.on('close', () => stream.hub.disconnect(client));
       // The socket of a stream is never idle to the HTTP server (its response never ends), so closing

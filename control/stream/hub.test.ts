@@ -48,6 +48,7 @@ function makeHub(scheduler: TestScheduler, overrides: Partial<StreamHubOptions> 
     heartbeatMs: 1_000,
     maxBufferedBytes: 10_000,
     maxClients: 10,
+    maxClientsPerOwner: 100,
     historyPerTopic: 100,
     historyBytesPerTopic: 1_000_000,
     topicGraceMs: 5_000,
@@ -226,6 +227,20 @@ describe('StreamHub', () => {
     hub.disconnect(a);
     expect(() => hub.connect(new MemorySink(), ['fleet'], undefined, noState)).not.toThrow();
     expect(hub.stats()).toMatchObject({ clients: 2, refusedFull: 1 });
+  });
+
+  it('refuses an owner beyond maxClientsPerOwner while others still connect, and takes it again once one of its streams closed', () => {
+    const { hub } = makeHub(newScheduler(), { maxClientsPerOwner: 2 });
+    const first = hub.connect(new MemorySink(), ['fleet'], undefined, noState, 'greedy');
+    hub.connect(new MemorySink(), ['fleet'], undefined, noState, 'greedy');
+    expect(hub.admit('greedy')).toMatchObject({ limit: 'owner' });
+    expect(() => hub.connect(new MemorySink(), ['fleet'], undefined, noState, 'greedy')).toThrow(StreamHubFullError);
+    expect(hub.admit('other')).toBeUndefined();
+    hub.connect(new MemorySink(), ['fleet'], undefined, noState, 'other');
+    expect(hub.owners().sort()).toEqual(['greedy', 'other']);
+    hub.disconnect(first);
+    expect(hub.admit('greedy')).toBeUndefined();
+    expect(hub.stats()).toMatchObject({ clients: 2, refusedPerOwner: 2, refusedFull: 0 });
   });
 
   it('keeps a topic for its grace period after its last client left, then forgets it', () => {

@@ -13,7 +13,8 @@
  * the id), the client gets a `reset` event for that topic and knows to read
  * its state again.
  *
- * Bounds: at most `maxClients` connections; a client whose unsent backlog
+ * Bounds: at most `maxClients` connections, and `maxClientsPerOwner` of
+ * one token, so that one client cannot take the others' places; a client whose unsent backlog
  * (the socket's writable buffer) exceeds `maxBufferedBytes` is dropped at
  * once rather than allowed to grow the server's memory; a heartbeat comment
  * every `heartbeatMs` keeps idle connections open through proxies.
@@ -41,6 +42,8 @@ export interface StreamHubOptions {
   /** A client whose backlog grows beyond this is dropped. */
   maxBufferedBytes: number;
   maxClients: number;
+  /** Most connections of one owner (token). */
+  maxClientsPerOwner: number;
   /** Newest events a topic holds for resuming clients. */
   historyPerTopic: number;
   historyBytesPerTopic: number;
@@ -76,6 +79,8 @@ export interface StreamStats {
   resets: number;
   droppedSlow: number;
   refusedFull: number;
+  /** Connections refused because their token had maxClientsPerOwner open. */
+  refusedPerOwner: number;
 }
 
 interface HeldEvent {
@@ -109,8 +114,12 @@ export class StreamClient {
 }
 
 export class StreamHubFullError extends Error {
-  constructor(maxClients: number) {
-    super(`the stream has its ${maxClients} clients; try again later`);
+  constructor(
+    message: string,
+    /** `full`: the hub has maxClients; `owner`: the token has maxClientsPerOwner. */
+    readonly limit: 'full' | 'owner',
+  ) {
+    super(message);
     this.name = 'StreamHubFullError';
   }
 }
@@ -128,10 +137,12 @@ export class StreamHub {
   private seq = 0;
   private readonly topics = new Map<string, Topic>();
   private readonly clients = new Set<StreamClient>();
+  /** Open connections per owner; an owner without one is absent. */
+  private readonly perOwner = new Map<string, number>();
   private readonly ticker: Subscription;
   private readonly dirty = new Set<StreamClient>();
   private flushScheduled = false;
-  private readonly counts = { published: 0, framesWritten: 0, bytesWritten: 0, connected: 0, resumed: 0, resets: 0, droppedSlow: 0, refusedFull: 0 };
+  private readonly counts = { published: 0, framesWritten: 0, bytesWritten: 0, connected: 0, resumed: 0, resets: 0, droppedSlow: 0, refusedFull: 0, refusedPerOwner: 0 };
 
   constructor(private readonly options: StreamHubOptions) {
     this.run = `${options.clock().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -143,7 +154,8 @@ export class StreamHub {
    * `lastEventId`, each topic's current state (`stateOf`) is written first;
    * with one, what the topics hold after it is replayed in order, and a
    * topic that cannot replay gets a `reset` followed by its current state.
-   * Throws StreamHubFullError at maxClients.
+   * Throws StreamHubFullError at maxClients, or when `owner` has
+   * maxClientsPerOwner open (see admit, to ask before answering).
    */
   connect(
     sink: StreamSink,
@@ -152,12 +164,11 @@ export class StreamHub {
     stateOf: (topic: string) => StateEvent[],
     owner?: string,
   ): StreamClient {
-    if (this.clients.size >= this.options.maxClients) {
-      this.counts.refusedFull++;
-      throw new StreamHubFullError(this.options.maxClients);
-    }
+    const refused = this.admit(owner);
+    if (refused) throw refused;
     const client = new StreamClient(sink, topics, owner);
     this.clients.add(client);
+    if (owner !== undefined) this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1);
     this.counts.connected++;
     const last = this.parseEventId(lastEventId);
     const chunks: string[] = [`retry: ${this.options.retryMs}\n\n`];
@@ -183,8 +194,26 @@ export class StreamHub {
     return client;
   }
 
+  /** Why a connection of `owner` would be refused now (counted as refused), or undefined when it is welcome. */
+  admit(owner?: string): StreamHubFullError | undefined {
+    if (this.clients.size >= this.options.maxClients) {
+      this.counts.refusedFull++;
+      return new StreamHubFullError(`the live stream has its ${this.options.maxClients} clients; try again later`, 'full');
+    }
+    if (owner !== undefined && (this.perOwner.get(owner) ?? 0) >= this.options.maxClientsPerOwner) {
+      this.counts.refusedPerOwner++;
+      return new StreamHubFullError(`this token has ${this.options.maxClientsPerOwner} live streams open; close one first`, 'owner');
+    }
+    return undefined;
+  }
+
   disconnect(client: StreamClient): void {
     if (!this.clients.delete(client)) return;
+    if (client.owner !== undefined) {
+      const open = (this.perOwner.get(client.owner) ?? 1) - 1;
+      if (open > 0) this.perOwner.set(client.owner, open);
+      else this.perOwner.delete(client.owner);
+    }
     client.closed = true;
     client.pending = [];
     this.dirty.delete(client);
@@ -197,15 +226,9 @@ export class StreamHub {
     }
   }
 
-  get maxClients(): number {
-    return this.options.maxClients;
-  }
-
   /** The owners of the open connections. */
-  owners(): Set<string> {
-    const owners = new Set<string>();
-    for (const client of this.clients) if (client.owner !== undefined) owners.add(client.owner);
-    return owners;
+  owners(): string[] {
+    return [...this.perOwner.keys()];
   }
 
   /** Ends every connection of `owner`; returns how many. */

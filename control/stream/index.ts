@@ -16,6 +16,7 @@ import { createStreamTickets, type StreamTickets } from './tickets.ts';
 
 export const DEFAULT_STREAM: Readonly<Required<Omit<StreamOptions, 'scheduler'>>> = {
   maxClients: 10_000,
+  maxClientsPerToken: 100,
   heartbeatMs: 15_000,
   minIntervalMs: 1_000,
   pollMs: 1_000,
@@ -56,6 +57,7 @@ export function createLiveStream(app: FastifyInstance, deps: ControlDeps): LiveS
     heartbeatMs: options.heartbeatMs,
     maxBufferedBytes: options.maxBufferedBytes,
     maxClients: options.maxClients,
+    maxClientsPerOwner: options.maxClientsPerToken,
     historyPerTopic: options.historyPerTopic,
     historyBytesPerTopic: options.historyBytesPerTopic,
     topicGraceMs: options.topicGraceMs,
