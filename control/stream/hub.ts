@@ -248,11 +248,6 @@ export class StreamHub {
     return this.topics.has(topic);
   }
 
-  /** The topics held now, watched or in their grace period. */
-  topicNames(): string[] {
-    return [...this.topics.keys()];
-  }
-
   /** Publishes an event to a topic's clients; nothing happens for a topic nobody holds. */
   publish(topicName: string, type: string, data: Record<string, unknown>): void {
     const topic = this.topics.get(topicName);

@@ -53,6 +53,8 @@ export class StreamSources {
   private siteRows = new Map<string, string>();
   private failedReads = 0;
   private aggregates: Subscription | undefined;
+  /** The topics the hub holds, parsed once when they became active. */
+  private readonly active = new Map<string, ParsedTopic>();
 
   constructor(
     private readonly hub: StreamHub,
@@ -105,15 +107,17 @@ export class StreamSources {
   /** A topic got its first client: remember where its changes start. */
   topicActive(name: string): void {
     const topic = parseTopic(name);
+    this.active.set(name, topic);
     if (AGGREGATE_KINDS.has(topic.kind)) this.followAggregates();
     if (topic.kind === 'alerts') this.read(name, () => (this.alertsAfterSeq = this.deps.alerts.latestTransitionSeq()));
     if (topic.kind === 'sites') this.read(name, () => (this.siteRows = siteRowSignatures(querySitesOverview(this.deps))));
   }
 
   topicGone(name: string): void {
+    this.active.delete(name);
     this.lastPublished.delete(name);
     if (name === 'sites') this.siteRows.clear();
-    if (!this.hub.topicNames().some((other) => AGGREGATE_KINDS.has(parseTopic(other).kind))) {
+    if (![...this.active.values()].some((other) => AGGREGATE_KINDS.has(other.kind))) {
       this.aggregates?.unsubscribe();
       this.aggregates = undefined;
     }
@@ -121,7 +125,7 @@ export class StreamSources {
 
   /** The current state of a topic, sent first to a fresh client. */
   stateOf(name: string): StateEvent[] {
-    const topic = parseTopic(name);
+    const topic = this.active.get(name) ?? parseTopic(name);
     const { live } = this.deps;
     switch (topic.kind) {
       case 'fleet': {
@@ -172,8 +176,7 @@ export class StreamSources {
   }
 
   private poll(): void {
-    for (const name of this.hub.topicNames()) {
-      const topic = parseTopic(name);
+    for (const [name, topic] of this.active) {
       if (topic.kind === 'alerts') {
         this.read(name, () => this.publishAlertTransitions());
       } else if (topic.kind === 'site' || topic.kind === 'device' || topic.kind === 'dispatch') {
