@@ -41,12 +41,39 @@ export interface MetricsServer {
 }
 
 /**
+ * A collection of every part's metrics costs the process some tens of
+ * milliseconds of CPU (store gauges included): requests within this long of
+ * one share its answer, and concurrent ones its collection, so however
+ * often /metrics is asked, the parts pay for at most one collection per
+ * second.
+ */
+export const METRICS_REUSE_MS = 1_000;
+
+/** registry.metrics(), shared by concurrent callers and reused for METRICS_REUSE_MS after it settles. */
+export function sharedCollection(registry: Pick<Registry, 'metrics'>, clock: () => number = Date.now): () => Promise<string> {
+  let latest: { promise: Promise<string>; settledAtMs: number | undefined } | undefined;
+  return () => {
+    if (latest && (latest.settledAtMs === undefined || clock() - latest.settledAtMs < METRICS_REUSE_MS)) return latest.promise;
+    const entry: { promise: Promise<string>; settledAtMs: number | undefined } = { promise: registry.metrics(), settledAtMs: undefined };
+    latest = entry;
+    entry.promise.then(
+      () => (entry.settledAtMs = clock()),
+      // A failed collection is not reused: the next request collects again.
+      () => (latest = latest === entry ? undefined : latest),
+    );
+    return entry.promise;
+  };
+}
+
+/**
  * Serves `registry` at GET (and HEAD) /metrics on host:port (0: a free
  * port); any other path is 404, any other method 405. A scrape that fails
- * (a collector threw) answers 500 and is logged at warn.
+ * (a collector threw) answers 500 and is logged at warn. Collections are
+ * shared (see sharedCollection).
  */
 export async function startMetricsServer(options: { host: string; port: number; registry: Registry; logger: Logger }): Promise<MetricsServer> {
   const { registry, logger } = options;
+  const collect = sharedCollection(registry);
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== METRICS_PATH) {
@@ -57,7 +84,7 @@ export async function startMetricsServer(options: { host: string; port: number; 
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
       return;
     }
-    registry.metrics().then(
+    collect().then(
       (text) => {
         response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
         response.end(request.method === 'HEAD' ? undefined : text);

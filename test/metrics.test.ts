@@ -241,7 +241,11 @@ describe('on the running platform', () => {
     const stream = await SseClient.open(`${running.control.url}/api/v1/stream?topics=fleet`, { authorization: `Bearer ${ADMIN_TOKEN}` });
     expect(stream.status).toBe(200);
     try {
-      const withClient = await scrape();
+      // A collection is reused for up to a second (sharedCollection): the next one shows the client.
+      const withClient = await eventually(async () => {
+        const text = await scrape();
+        return read(text, 'vpp_stream_clients') === 1 ? text : undefined;
+      }, 5_000, 'the SSE client counted');
       expect(read(withClient, 'vpp_stream_clients')).toBe(1);
       expect(read(withClient, 'vpp_stream_connections_total')).toBeGreaterThanOrEqual(1);
     } finally {
@@ -264,7 +268,10 @@ describe('on the running platform', () => {
   });
 
   it('records each committed batch in the ingest histograms', async () => {
-    const text = await scrape();
+    const text = await eventually(async () => {
+      const scraped = await scrape();
+      return /^vpp_ingest_batches_committed_total [1-9]/m.test(scraped) ? scraped : undefined;
+    }, 20_000, 'a committed batch');
     const count = (name: string) => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec(text)?.[1]);
     const batches = Number(/^vpp_ingest_batches_committed_total (\d+)/m.exec(text)?.[1]);
     expect(batches).toBeGreaterThan(0);
